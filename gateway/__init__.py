@@ -1,0 +1,1 @@
+"""The HTTP gateway: API, auth, chat store and the sandbox manager."""

@@ -1,0 +1,105 @@
+"""The chat store: users' chats and their message journal, in Redis."""
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from gateway import keys
+from shared.errors import Conflict, NotFound
+from shared.ids import is_chat_id, new_chat_id
+
+# Compare-and-delete: only the holder of a query lock may release it, so a lock that expired and
+# was taken by another query is never released by the slow first one.
+_RELEASE_LOCK = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class Chat(BaseModel):
+    chat_id: str
+    user_id: str
+    created_at: str
+    title: str = ""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChatStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._release = redis.register_script(_RELEASE_LOCK)
+
+    async def create(self, user_id: str) -> Chat:
+        now = _now()
+        while True:
+            chat = Chat(chat_id=new_chat_id(now), user_id=user_id, created_at=now.isoformat())
+            # HSETNX on the owner field makes a colliding id (same second, same suffix) retry
+            # instead of silently taking over another chat.
+            if await self._redis.hsetnx(keys.chat(chat.chat_id), "user_id", user_id):
+                break
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.chat(chat.chat_id), mapping=chat.model_dump())
+            pipe.zadd(keys.user_chats(user_id), {chat.chat_id: now.timestamp()})
+            await pipe.execute()
+        return chat
+
+    async def get(self, user_id: str, chat_id: str) -> Chat:
+        """The caller's chat, or NotFound: the same answer for a malformed id, a chat that does
+        not exist and a chat of another user, so ids of others' chats cannot be probed."""
+        if is_chat_id(chat_id):
+            data = await self._redis.hgetall(keys.chat(chat_id))
+            if data and data.get("user_id") == user_id and "created_at" in data:
+                return Chat.model_validate(data)
+        raise NotFound(f"chat '{chat_id}' not found")
+
+    async def for_user(self, user_id: str) -> list[Chat]:
+        chat_ids = await self._redis.zrevrange(keys.user_chats(user_id), 0, -1)
+        if not chat_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hgetall(keys.chat(chat_id))
+            rows = await pipe.execute()
+        return [Chat.model_validate(row) for row in rows if row.get("created_at")]
+
+    async def delete(self, chat: Chat) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*keys.chat_keys(chat.chat_id))
+            pipe.zrem(keys.user_chats(chat.user_id), chat.chat_id)
+            await pipe.execute()
+
+    async def exists(self, chat_id: str) -> bool:
+        return bool(await self._redis.exists(keys.chat(chat_id)))
+
+    async def append_message(self, chat_id: str, message: dict[str, Any]) -> int:
+        """Journal a message; returns its index for `update_message`."""
+        length = await self._redis.rpush(keys.chat_messages(chat_id), json.dumps(message))
+        return length - 1
+
+    async def update_message(self, chat_id: str, index: int, message: dict[str, Any]) -> None:
+        await self._redis.lset(keys.chat_messages(chat_id), index, json.dumps(message))
+
+    async def messages(self, chat_id: str) -> list[dict[str, Any]]:
+        return [json.loads(m) for m in await self._redis.lrange(keys.chat_messages(chat_id), 0, -1)]
+
+    @asynccontextmanager
+    async def query_lock(self, chat_id: str, ttl_s: float) -> AsyncIterator[None]:
+        """Hold the chat's query lock, or raise Conflict when another query runs. The TTL frees
+        the chat if this gateway dies while holding it."""
+        token = secrets.token_hex(16)
+        key = keys.chat_lock(chat_id)
+        if not await self._redis.set(key, token, nx=True, px=int(ttl_s * 1000)):
+            raise Conflict("another query is running in this chat; wait for it to finish")
+        try:
+            yield
+        finally:
+            await self._release(keys=[key], args=[token])

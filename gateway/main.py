@@ -1,0 +1,92 @@
+"""The FastAPI application: clients made in the lifespan, routers, and error mapping."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import docker
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from gateway.auth import local_token
+from gateway.chats import ChatStore
+from gateway.limits import BodyLimit
+from gateway.queries import QueryService
+from gateway.routes import auth, chats, files, health, query
+from gateway.sandboxes import SandboxManager
+from gateway.settings import Settings
+from shared.errors import AppError
+
+log = logging.getLogger("gateway")
+
+# JSON envelope around the code itself: quotes, escapes and the key.
+_ENVELOPE_BYTES = 64 * 1024
+_IDLE_CHECK_INTERVAL_S = 30.0
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if settings.effective_auth_mode == "github":
+        # Fail at start-up rather than at the first request: an operator asked for something
+        # this version cannot do.
+        raise RuntimeError(
+            "AUTH_MODE=github is not available in this version yet; use AUTH_MODE=local"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        docker_client = await asyncio.to_thread(docker.from_env)
+        sandboxes = SandboxManager(docker_client, settings)
+        chat_store = ChatStore(redis)
+        app.state.settings = settings
+        app.state.redis = redis
+        app.state.docker = docker_client
+        app.state.chats = chat_store
+        app.state.sandboxes = sandboxes
+        app.state.queries = QueryService(chat_store, sandboxes, settings)
+        app.state.local_token = local_token(settings)
+        adopted = await sandboxes.adopt()
+        log.info("adopted %d existing sandbox(es)", len(adopted))
+        log.info("local sign-in: %s/login/local?token=%s", settings.base_url, app.state.local_token)
+        reaper = asyncio.create_task(_stop_idle_sandboxes(sandboxes))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            await sandboxes.aclose()
+            await redis.aclose()
+            docker_client.close()
+
+    app = FastAPI(title="AI Data Scientist", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(
+        BodyLimit,
+        default_limit=settings.max_code_bytes + _ENVELOPE_BYTES,
+        limits={"/upload_csv/": settings.max_upload_bytes + _ENVELOPE_BYTES},
+    )
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    for router in (auth.router, chats.router, query.router, files.router, health.router):
+        app.include_router(router)
+    return app
+
+
+async def _stop_idle_sandboxes(sandboxes: SandboxManager) -> None:
+    while True:
+        await asyncio.sleep(_IDLE_CHECK_INTERVAL_S)
+        try:
+            await sandboxes.stop_idle()
+        except Exception:
+            # A Docker hiccup must not end the reaper; the next round tries again.
+            log.exception("stopping idle sandboxes failed")
+
+
+app = create_app()

@@ -1,0 +1,131 @@
+"""Running code in a chat: lock, journal, sandbox, and the reply built from executor events."""
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from gateway.chats import Chat, ChatStore
+from gateway.executor_client import ExecutorUnavailable
+from gateway.sandboxes import SandboxManager
+from gateway.settings import Settings
+from shared.errors import SandboxError
+from shared.protocol import (
+    DisplayEvent,
+    EndEvent,
+    ErrorEvent,
+    ExecStatus,
+    ExecuteRequest,
+    FileChange,
+    KernelInfo,
+    StreamEvent,
+)
+
+log = logging.getLogger(__name__)
+
+# Time beyond the executor's own timeout before the gateway stops waiting for its reply: the
+# executor interrupts, then kills, the kernel itself; this only guards against a hung executor.
+_READ_GRACE_S = 15.0
+
+
+class CodeResult(BaseModel):
+    """The reply to a `{"code": ...}` query."""
+
+    chat_id: str
+    message_id: str
+    status: ExecStatus
+    execution_count: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    # The last expression's value as text, when it had one.
+    result: str | None = None
+    outputs: list[DisplayEvent] = []
+    error: ErrorEvent | None = None
+    files: list[FileChange] = []
+    kernel: KernelInfo = KernelInfo()
+    duration_ms: float = 0.0
+
+
+class QueryService:
+    def __init__(self, chats: ChatStore, sandboxes: SandboxManager, settings: Settings) -> None:
+        self._chats = chats
+        self._sandboxes = sandboxes
+        self._settings = settings
+
+    async def run_code(self, chat: Chat, code: str) -> CodeResult:
+        timeout_s = self._settings.sandbox_exec_timeout_s
+        async with self._chats.query_lock(chat.chat_id, ttl_s=timeout_s + 120):
+            message: dict[str, Any] = {
+                "id": uuid.uuid4().hex,
+                "role": "user",
+                "kind": "code",
+                "code": code,
+                "created_at": datetime.now(UTC).isoformat(),
+                "status": "running",
+            }
+            # Journal first: if this gateway dies mid-query the history still shows the query.
+            index = await self._chats.append_message(chat.chat_id, message)
+            result = await self._execute(chat, code, message["id"], timeout_s)
+            message["status"] = "done"
+            message["result"] = result.model_dump(mode="json")
+            await self._chats.update_message(chat.chat_id, index, message)
+            return result
+
+    async def _execute(
+        self, chat: Chat, code: str, message_id: str, timeout_s: float
+    ) -> CodeResult:
+        started = time.perf_counter()
+        result = CodeResult(chat_id=chat.chat_id, message_id=message_id, status="ok")
+        request = ExecuteRequest(code=code, timeout_s=timeout_s)
+        for attempt in (1, 2):
+            client = await self._sandboxes.ensure_running(chat)
+            try:
+                async for event in client.execute(
+                    request, read_timeout_s=timeout_s + _READ_GRACE_S
+                ):
+                    _apply(result, event)
+                return result
+            except ExecutorUnavailable as e:
+                self._sandboxes.mark_unavailable(chat.chat_id)
+                if not e.accepted and attempt == 1:
+                    # Nothing ran yet: the container was stopped or killed between queries.
+                    # Start it again and run the cell there.
+                    log.info("sandbox of %s unavailable (%s); restarting it", chat.chat_id, e)
+                    continue
+                result.status = "crashed"
+                result.error = ErrorEvent(
+                    ename="SandboxLost",
+                    evalue="the sandbox stopped while the code ran; its variables were lost "
+                    "and it will be started again on the next query",
+                )
+                result.kernel = KernelInfo(restarted=True, state="lost", reason=str(e))
+                result.duration_ms = (time.perf_counter() - started) * 1000
+                return result
+        raise SandboxError("the sandbox could not be reached")
+
+
+def _apply(result: CodeResult, event: StreamEvent | DisplayEvent | ErrorEvent | EndEvent) -> None:
+    match event:
+        case StreamEvent(type="stdout", text=text):
+            result.stdout += text
+        case StreamEvent(type="stderr", text=text):
+            result.stderr += text
+        case DisplayEvent():
+            result.outputs.append(event)
+            if event.filename is None and "text/plain" in event.data:
+                result.result = event.data["text/plain"]
+        case ErrorEvent():
+            result.error = event
+        case EndEvent():
+            result.status = event.status
+            result.execution_count = event.execution_count
+            result.duration_ms = event.duration_ms
+            result.files = event.files
+            result.kernel = event.kernel
+            result.stdout_truncated = event.stdout_truncated
+            result.stderr_truncated = event.stderr_truncated

@@ -1,0 +1,40 @@
+"""Chats: create, list, delete."""
+
+from fastapi import APIRouter
+
+from gateway.chats import Chat
+from gateway.deps import ChatDep, ChatStoreDep, SandboxesDep, UserDep
+
+router = APIRouter(tags=["chats"])
+
+
+@router.post("/create_chat", status_code=201)
+async def create_chat(user: UserDep, chats: ChatStoreDep) -> Chat:
+    """Create a new chat; its sandbox starts on the first query."""
+    return await chats.create(user.id)
+
+
+@router.get("/chats")
+@router.post("/chats", include_in_schema=False)
+async def list_chats(user: UserDep, chats: ChatStoreDep) -> list[Chat]:
+    """The caller's chats, newest first (POST is accepted too, as in the brief)."""
+    return await chats.for_user(user.id)
+
+
+@router.delete("/chat/{chat_id}")
+async def delete_chat(chat: ChatDep, chats: ChatStoreDep, sandboxes: SandboxesDep) -> dict:
+    """Delete a chat with its sandbox, files and variables."""
+    await sandboxes.remove(chat.chat_id)
+    await chats.delete(chat)
+    return {"deleted": chat.chat_id}
+
+
+@router.delete("/chats/all")
+async def delete_all_chats(user: UserDep, chats: ChatStoreDep, sandboxes: SandboxesDep) -> dict:
+    """Delete all of the caller's chats."""
+    deleted = []
+    for chat in await chats.for_user(user.id):
+        await sandboxes.remove(chat.chat_id)
+        await chats.delete(chat)
+        deleted.append(chat.chat_id)
+    return {"deleted": deleted}

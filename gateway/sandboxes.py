@@ -1,0 +1,291 @@
+"""The sandbox manager: the only code that talks to Docker.
+
+Like dockerspawner: a few blocking primitives (get, create, start, stop, remove) and async
+orchestrators on top (ensure_running, stop, remove, adopt). Containers are found by name, so a
+restarted gateway reuses what exists instead of creating a twin; Docker's 404 means "gone" and
+404/409 on stop or remove mean "already done".
+"""
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, ImageNotFound, NotFound
+from docker.models.containers import Container
+from docker.types import LogConfig, Ulimit
+
+from gateway.chats import Chat
+from gateway.executor_client import ExecutorClient, ExecutorUnavailable
+from gateway.settings import Settings
+from shared.errors import SandboxError
+from shared.protocol import SOCKET_DIR, SOCKET_NAME, STATE_DIR, WORKSPACE_DIR
+
+log = logging.getLogger(__name__)
+
+LABEL_MANAGED = "ai-data-scientist.managed"
+LABEL_CHAT = "ai-data-scientist.chat-id"
+LABEL_USER = "ai-data-scientist.user-id"
+# Scopes adoption to one deployment: two gateways on one engine (say `make up` and the test suite)
+# each see only the sandboxes of their own DATA_DIR.
+LABEL_DATA_DIR = "ai-data-scientist.data-dir"
+
+# The uid the sandbox image's `sandbox` user has; chat folders are handed to it.
+SANDBOX_UID = 10001
+
+
+@dataclass(frozen=True)
+class ChatPaths:
+    root: Path
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def socket(self) -> Path:
+        return self.run / SOCKET_NAME
+
+
+def container_name(chat_id: str) -> str:
+    return f"ads-{chat_id}"
+
+
+class SandboxManager:
+    def __init__(self, client: docker.DockerClient, settings: Settings) -> None:
+        self._docker = client
+        self._settings = settings
+        self._clients: dict[str, ExecutorClient] = {}
+        # Chats whose executor answered since we last saw it fail: the warm path skips Docker.
+        self._running: set[str] = set()
+        self._last_used: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._user = self._sandbox_user()
+
+    def paths(self, chat_id: str) -> ChatPaths:
+        return ChatPaths(self._settings.data_dir / "chats" / chat_id)
+
+    # --- blocking primitives (run through asyncio.to_thread) ---
+
+    def _get(self, chat_id: str) -> Container | None:
+        try:
+            return self._docker.containers.get(container_name(chat_id))
+        except NotFound:
+            return None
+
+    def _create(self, chat: Chat) -> Container:
+        paths = self.paths(chat.chat_id)
+        s = self._settings
+        try:
+            return self._docker.containers.create(
+                s.sandbox_image,
+                name=container_name(chat.chat_id),
+                labels={
+                    LABEL_MANAGED: "true",
+                    LABEL_CHAT: chat.chat_id,
+                    LABEL_USER: chat.user_id,
+                    LABEL_DATA_DIR: str(s.data_dir),
+                },
+                user=self._user,
+                network_mode="none",
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                pids_limit=s.sandbox_pids_limit,
+                mem_limit=s.sandbox_memory_limit,
+                memswap_limit=s.sandbox_memory_limit,
+                nano_cpus=int(s.sandbox_cpus * 1e9),
+                ulimits=[
+                    Ulimit(name="nofile", soft=1024, hard=1024),
+                    Ulimit(
+                        name="fsize", soft=s.sandbox_file_size_limit, hard=s.sandbox_file_size_limit
+                    ),
+                ],
+                tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=64m"},
+                init=True,
+                log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "2"}),
+                volumes={
+                    str(paths.workspace): {"bind": WORKSPACE_DIR, "mode": "rw"},
+                    str(paths.state): {"bind": STATE_DIR, "mode": "rw"},
+                    str(paths.run): {"bind": SOCKET_DIR, "mode": "rw"},
+                },
+                working_dir=WORKSPACE_DIR,
+                # An allow-list: nothing of the gateway's own environment (secrets) goes in.
+                environment={
+                    "HOME": "/tmp",
+                    "SANDBOX_EXEC_TIMEOUT_S": str(s.sandbox_exec_timeout_s),
+                },
+            )
+        except ImageNotFound as e:
+            raise SandboxError(
+                f"sandbox image '{s.sandbox_image}' is missing; build it with `make images`"
+            ) from e
+
+    def _ensure_started(self, chat: Chat) -> None:
+        self._prepare_dirs(chat.chat_id)
+        container = self._get(chat.chat_id)
+        if container is None:
+            try:
+                container = self._create(chat)
+            except APIError as e:
+                if e.status_code != 409:
+                    raise
+                # Another request created it between our get and create: use theirs.
+                container = self._get(chat.chat_id)
+                if container is None:
+                    raise
+        if container.status != "running":
+            # A socket left by the previous run would answer "connection refused" until the new
+            # executor replaces it; removing it makes the readiness wait below exact.
+            self.paths(chat.chat_id).socket.unlink(missing_ok=True)
+            container.start()
+
+    def _stop(self, chat_id: str) -> None:
+        container = self._get(chat_id)
+        if container is None:
+            return
+        try:
+            container.stop(timeout=2)
+        except NotFound:
+            pass
+        except APIError as e:
+            if e.status_code != 409:
+                raise
+
+    def _remove(self, chat_id: str) -> None:
+        try:
+            self._docker.api.remove_container(container_name(chat_id), force=True, v=True)
+        except NotFound:
+            pass
+        except APIError as e:
+            if e.status_code != 409:
+                raise
+        shutil.rmtree(self.paths(chat_id).root, ignore_errors=True)
+
+    def _list_managed(self) -> list[Container]:
+        return self._docker.containers.list(
+            all=True,
+            filters={
+                "label": [f"{LABEL_MANAGED}=true", f"{LABEL_DATA_DIR}={self._settings.data_dir}"]
+            },
+        )
+
+    def _prepare_dirs(self, chat_id: str) -> None:
+        paths = self.paths(chat_id)
+        for folder in (paths.root, paths.workspace, paths.state, paths.run):
+            folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+            if os.getuid() == 0:
+                os.chown(folder, SANDBOX_UID, SANDBOX_UID)
+
+    def _sandbox_user(self) -> str:
+        # As root we hand the chat folders to the image's unprivileged user. Otherwise we cannot
+        # chown, so the sandbox runs as our own (non-root) uid, which owns the folders.
+        if os.getuid() == 0:
+            return f"{SANDBOX_UID}:{SANDBOX_UID}"
+        return f"{os.getuid()}:{os.getgid()}"
+
+    # --- orchestrators ---
+
+    def _lock(self, chat_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(chat_id, asyncio.Lock())
+
+    def client(self, chat_id: str) -> ExecutorClient:
+        client = self._clients.get(chat_id)
+        if client is None:
+            client = self._clients[chat_id] = ExecutorClient(self.paths(chat_id).socket)
+        return client
+
+    async def ensure_running(self, chat: Chat) -> ExecutorClient:
+        """The chat's executor, creating or starting its container first when needed."""
+        self._last_used[chat.chat_id] = time.monotonic()
+        if chat.chat_id in self._running:
+            return self.client(chat.chat_id)
+        async with self._lock(chat.chat_id):
+            if chat.chat_id not in self._running:
+                try:
+                    await asyncio.to_thread(self._ensure_started, chat)
+                except APIError as e:
+                    raise SandboxError(f"could not start the sandbox: {e.explanation or e}") from e
+                await self._wait_ready(chat.chat_id)
+                self._running.add(chat.chat_id)
+        return self.client(chat.chat_id)
+
+    def mark_unavailable(self, chat_id: str) -> None:
+        """Forget that the chat's executor answered; the next ensure_running checks Docker."""
+        self._running.discard(chat_id)
+
+    async def _wait_ready(self, chat_id: str) -> None:
+        client = self.client(chat_id)
+        deadline = time.monotonic() + self._settings.sandbox_start_timeout_s
+        while True:
+            try:
+                await client.health()
+                return
+            except ExecutorUnavailable as e:
+                if time.monotonic() > deadline:
+                    raise SandboxError(
+                        f"the sandbox did not become ready within "
+                        f"{self._settings.sandbox_start_timeout_s:.0f} s: {e}"
+                    ) from e
+            await asyncio.sleep(0.02)
+
+    async def stop(self, chat_id: str) -> None:
+        async with self._lock(chat_id):
+            self._running.discard(chat_id)
+            await asyncio.to_thread(self._stop, chat_id)
+
+    async def remove(self, chat_id: str) -> None:
+        """Remove the chat's container and every file of it (workspace, state, socket)."""
+        async with self._lock(chat_id):
+            self._running.discard(chat_id)
+            self._last_used.pop(chat_id, None)
+            client = self._clients.pop(chat_id, None)
+            if client is not None:
+                await client.aclose()
+            await asyncio.to_thread(self._remove, chat_id)
+        self._locks.pop(chat_id, None)
+
+    async def poll(self, chat_id: str) -> str | None:
+        """The container's Docker status ("running", "exited", ...) or None when there is none."""
+        container = await asyncio.to_thread(self._get, chat_id)
+        return None if container is None else container.status
+
+    async def adopt(self) -> dict[str, str]:
+        """Take over the sandboxes a previous gateway left: chat id -> container status.
+        Running ones go on serving; stopped ones are started on their chat's next query."""
+        containers = await asyncio.to_thread(self._list_managed)
+        now = time.monotonic()
+        found = {c.labels[LABEL_CHAT]: c.status for c in containers if LABEL_CHAT in c.labels}
+        for chat_id in found:
+            self._last_used[chat_id] = now
+        return found
+
+    async def stop_idle(self) -> list[str]:
+        """Stop the sandboxes unused for SANDBOX_IDLE_TIMEOUT_S; their files and state stay."""
+        cutoff = time.monotonic() - self._settings.sandbox_idle_timeout_s
+        idle = [chat_id for chat_id, used in self._last_used.items() if used < cutoff]
+        for chat_id in idle:
+            lock = self._lock(chat_id)
+            if lock.locked():
+                continue
+            log.info("stopping idle sandbox of %s", chat_id)
+            await self.stop(chat_id)
+            self._last_used.pop(chat_id, None)
+        return idle
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

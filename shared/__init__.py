@@ -1,0 +1,1 @@
+"""What both the gateway and the sandbox executor import: wire models, validation, errors."""

@@ -1,0 +1,85 @@
+"""Wire models of the executor protocol (HTTP over the sandbox's unix socket).
+
+`POST /execute` answers with NDJSON: zero or more stdout/stderr/display/error events, then exactly
+one `end` event. Each line parses with `EVENT_ADAPTER.validate_json`.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+SOCKET_NAME = "executor.sock"
+SOCKET_DIR = "/run/executor"
+WORKSPACE_DIR = "/workspace"
+STATE_DIR = "/state"
+
+ExecStatus = Literal["ok", "error", "interrupted", "timeout", "crashed"]
+# What happened to the kernel's variables during this request: "kept" (same kernel), "lost" (the
+# kernel died or was killed and a fresh one started), "restored" (fresh kernel, state reloaded).
+KernelState = Literal["kept", "lost", "restored"]
+
+
+class ExecuteRequest(BaseModel):
+    code: str
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="overrides the executor default"
+    )
+
+
+class StreamEvent(BaseModel):
+    type: Literal["stdout", "stderr"]
+    text: str
+
+
+class DisplayEvent(BaseModel):
+    """A rich output: the last expression's value or a saved figure. `data` maps MIME type to
+    content; binary types (image/png) are base64."""
+
+    type: Literal["display"] = "display"
+    data: dict[str, str]
+    filename: str | None = None
+
+
+class ErrorEvent(BaseModel):
+    type: Literal["error"] = "error"
+    ename: str
+    evalue: str
+    traceback: list[str] = []
+
+
+class FileChange(BaseModel):
+    path: str
+    size: int
+    change: Literal["created", "modified", "deleted"]
+
+
+class KernelInfo(BaseModel):
+    restarted: bool = False
+    state: KernelState = "kept"
+    reason: str | None = None
+
+
+class EndEvent(BaseModel):
+    type: Literal["end"] = "end"
+    status: ExecStatus
+    execution_count: int
+    duration_ms: float
+    files: list[FileChange] = []
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    kernel: KernelInfo = KernelInfo()
+
+
+Event = Annotated[StreamEvent | DisplayEvent | ErrorEvent | EndEvent, Field(discriminator="type")]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    kernel_pid: int | None
+    busy: bool
+    execution_count: int
+
+
+class InterruptResult(BaseModel):
+    interrupted: bool
