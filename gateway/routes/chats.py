@@ -29,6 +29,12 @@ async def delete_chat(chat: ChatDep, chats: ChatStoreDep, sandboxes: SandboxesDe
     return {"deleted": chat.chat_id}
 
 
+@router.get("/chat/{chat_id}/messages")
+async def chat_messages(chat: ChatDep, chats: ChatStoreDep) -> list[dict]:
+    """The chat's history, oldest first: each query with its code and result."""
+    return await chats.messages(chat.chat_id)
+
+
 @router.delete("/chats/all")
 async def delete_all_chats(user: UserDep, chats: ChatStoreDep, sandboxes: SandboxesDep) -> dict:
     """Delete all of the caller's chats."""

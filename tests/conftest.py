@@ -1,0 +1,127 @@
+"""Fixtures for the whole suite: a real Redis server, the real Docker engine, gateway processes.
+
+Nothing here is skipped when missing: a suite that cannot reach Docker or Redis fails, with a
+message saying how to provide them (`make test` and .ci/run do it for you).
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.gateway_process import GatewayProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_IMAGE = os.environ.get("SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest")
+LABEL_DATA_DIR = "ai-data-scientist.data-dir"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """One real redis-server for the session, on a free loopback port, with AOF as in production."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run `make test` (it installs it) or apt it")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="ads-redis-")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            workdir,
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as e:
+        pytest.fail(f"no Docker engine answers ({e}): run deploy/ensure-docker.sh or `make test`")
+    try:
+        client.images.get(SANDBOX_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"the sandbox image {SANDBOX_IMAGE} is missing: run `make images`")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def data_dir(docker_client: docker.DockerClient) -> Iterator[Path]:
+    """A short absolute DATA_DIR (unix socket paths must stay under 108 bytes), shared by the
+    session's gateways; every sandbox made under it is removed at the end."""
+    path = Path(tempfile.mkdtemp(prefix="ads-test-", dir="/tmp"))
+    yield path
+    for container in docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_DATA_DIR}={path}"}
+    ):
+        container.remove(force=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def gateway_env(redis_url: str, data_dir: Path) -> dict[str, str]:
+    return {
+        "DATA_DIR": str(data_dir),
+        "REDIS_URL": redis_url,
+        "AUTH_MODE": "local",
+        "LOCAL_AUTH_TOKEN": "test-token-" + os.urandom(8).hex(),
+        "SANDBOX_IMAGE": SANDBOX_IMAGE,
+        "SANDBOX_EXEC_TIMEOUT_S": "20",
+        "SANDBOX_MEMORY_LIMIT": "512m",
+    }
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_env: dict[str, str], tmp_path_factory) -> Iterator[GatewayProcess]:
+    """The session's gateway, a real `python -m gateway` process."""
+    with GatewayProcess(gateway_env, tmp_path_factory.mktemp("gateway")) as process:
+        yield process
+
+
+@pytest.fixture
+def chat_id(gateway: GatewayProcess) -> Iterator[str]:
+    """A fresh chat, deleted (with its sandbox) after the test."""
+    response = gateway.client.post("/create_chat")
+    assert response.status_code == 201, response.text
+    chat_id = response.json()["chat_id"]
+    yield chat_id
+    gateway.client.delete(f"/chat/{chat_id}")

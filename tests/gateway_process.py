@@ -1,0 +1,78 @@
+"""A real gateway for tests: `python -m gateway` on a free port, restartable and killable."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class GatewayProcess:
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = {**os.environ, **env, "PORT": str(_free_port())}
+        self.env.setdefault("PYTHONPATH", str(ROOT))
+        self.token = env["LOCAL_AUTH_TOKEN"]
+        self.base_url = f"http://127.0.0.1:{self.env['PORT']}"
+        self.log_path = log_dir / "gateway.log"
+        self.proc: subprocess.Popen | None = None
+        self.client = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=httpx.Timeout(60.0),
+        )
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gateway did not start; log:\n{self.log()}")
+            time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+        self.proc = None
+
+    def restart(self, sig: int = signal.SIGTERM) -> None:
+        self.stop(sig)
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def run(self, chat_id: str, code: str) -> dict[str, Any]:
+        """POST {"code"} to the chat and return the reply, asserting the HTTP call succeeded."""
+        response = self.client.post(f"/query/{chat_id}", json={"code": code})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def __enter__(self) -> "GatewayProcess":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.client.close()

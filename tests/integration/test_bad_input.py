@@ -1,0 +1,69 @@
+"""Bad input gets a clear 4xx and changes nothing."""
+
+import httpx
+import pytest
+
+from tests.gateway_process import GatewayProcess
+
+
+@pytest.mark.parametrize("chat_id", ["chat_20200101_000000_zzzz", "nonsense", "chat_2020", "..%2f"])
+def test_unknown_or_malformed_chat_is_404(gateway: GatewayProcess, chat_id: str) -> None:
+    for method, path in [
+        ("POST", f"/query/{chat_id}"),
+        ("GET", f"/files/{chat_id}"),
+        ("GET", f"/file/{chat_id}/x.txt"),
+        ("DELETE", f"/chat/{chat_id}"),
+    ]:
+        response = gateway.client.request(method, path, json={"code": "1"})
+        assert response.status_code == 404, (method, path, response.text)
+        assert "not found" in response.json()["detail"]
+
+
+def test_code_over_one_mebibyte_is_413(gateway: GatewayProcess, chat_id: str) -> None:
+    code = "#" * (1024 * 1024 + 1)
+    response = gateway.client.post(f"/query/{chat_id}", json={"code": code})
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]
+    assert gateway.client.get(f"/chat/{chat_id}/messages").json() == []
+
+
+def test_huge_body_is_refused_before_it_is_read(gateway: GatewayProcess, chat_id: str) -> None:
+    response = gateway.client.post(
+        f"/query/{chat_id}",
+        content=b"x" * (8 * 1024 * 1024),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_missing_or_empty_body_is_422(gateway: GatewayProcess, chat_id: str) -> None:
+    assert gateway.client.post(f"/query/{chat_id}").status_code == 422
+    response = gateway.client.post(f"/query/{chat_id}", json={})
+    assert response.status_code == 422
+    assert "exactly one" in response.text
+    assert gateway.client.post(f"/query/{chat_id}", json={"code": 5}).status_code == 422
+
+
+def test_natural_language_query_without_llm_names_the_settings(
+    gateway: GatewayProcess, chat_id: str
+) -> None:
+    response = gateway.client.post(f"/query/{chat_id}", json={"query": "plot a sine wave"})
+    assert response.status_code == 503
+    assert "LLM_MODEL" in response.json()["detail"]
+
+
+def test_requests_without_credentials_are_401(gateway: GatewayProcess) -> None:
+    assert httpx.get(f"{gateway.base_url}/chats").status_code == 401
+    wrong = httpx.get(f"{gateway.base_url}/chats", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    cookie = httpx.get(f"{gateway.base_url}/chats", cookies={"github_session": gateway.token})
+    assert cookie.status_code == 200
+
+
+def test_login_link_sets_the_cookie(gateway: GatewayProcess) -> None:
+    with httpx.Client(base_url=gateway.base_url) as browser:
+        assert browser.get("/login/local", params={"token": "wrong"}).status_code == 401
+        response = browser.get("/login/local", params={"token": gateway.token})
+        assert response.status_code == 200
+        assert response.json()["github_session"] == gateway.token
+        assert browser.get("/me").json()["id"] == "local"
