@@ -6,10 +6,7 @@ message saying how to provide them (`make test` and .ci/run do it for you).
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,56 +14,21 @@ import docker
 import pytest
 
 from tests.gateway_process import GatewayProcess
+from tests.services import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_IMAGE = os.environ.get("SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest")
 LABEL_DATA_DIR = "ai-data-scientist.data-dir"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """One real redis-server for the session, on a free loopback port, with AOF as in production."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: run `make test` (it installs it) or apt it")
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="ads-redis-")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            workdir,
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(workdir, ignore_errors=True)
+    """One real redis-server for the session."""
+    try:
+        with redis_server() as url:
+            yield url
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="session")

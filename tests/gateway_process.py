@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,18 +10,14 @@ from typing import Any
 
 import httpx
 
+from tests.services import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class GatewayProcess:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = {**os.environ, **env, "PORT": str(_free_port())}
+        self.env = {**os.environ, **env, "PORT": str(free_port())}
         self.env.setdefault("PYTHONPATH", str(ROOT))
         self.token = env["LOCAL_AUTH_TOKEN"]
         self.base_url = f"http://127.0.0.1:{self.env['PORT']}"

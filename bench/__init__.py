@@ -1,0 +1,1 @@
+"""`make bench`: latency of the gateway with real Redis, Docker and sandboxes."""

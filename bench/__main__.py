@@ -1,0 +1,102 @@
+"""Measure round trips through a real gateway, Redis and sandbox, and print a table.
+
+  warm: POST /query {"code": "1+1"} to a chat whose sandbox is running (p50, p99 over N runs)
+  cold: POST /create_chat, then the first {"code": "1+1"} (container created and started)
+
+Run with `make bench` (or `python -m bench --warm 1000 --cold 20`).
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+
+from tests.gateway_process import GatewayProcess
+from tests.services import redis_server
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def measure_warm(gateway: GatewayProcess, runs: int) -> list[float]:
+    chat_id = gateway.client.post("/create_chat").json()["chat_id"]
+    for _ in range(20):
+        gateway.run(chat_id, "1+1")
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        reply = gateway.run(chat_id, "1+1")
+        samples.append((time.perf_counter() - started) * 1000)
+        assert reply["result"] == "2", reply
+    gateway.client.delete(f"/chat/{chat_id}")
+    return samples
+
+
+def measure_cold(gateway: GatewayProcess, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        chat_id = gateway.client.post("/create_chat").json()["chat_id"]
+        reply = gateway.run(chat_id, "1+1")
+        samples.append((time.perf_counter() - started) * 1000)
+        assert reply["result"] == "2", reply
+        gateway.client.delete(f"/chat/{chat_id}")
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warm", type=int, default=1000, help="warm round trips")
+    parser.add_argument("--cold", type=int, default=20, help="cold create-and-run round trips")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="ads-bench-", dir="/tmp"))
+    client = docker.from_env()
+    try:
+        with redis_server() as redis_url:
+            env = {
+                "DATA_DIR": str(data_dir),
+                "REDIS_URL": redis_url,
+                "AUTH_MODE": "local",
+                "LOCAL_AUTH_TOKEN": "bench-" + os.urandom(8).hex(),
+                "SANDBOX_IMAGE": os.environ.get(
+                    "SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest"
+                ),
+            }
+            with GatewayProcess(env, data_dir) as gateway:
+                warm = measure_warm(gateway, args.warm)
+                cold = measure_cold(gateway, args.cold)
+    finally:
+        for container in client.containers.list(
+            all=True, filters={"label": f"ai-data-scientist.data-dir={data_dir}"}
+        ):
+            container.remove(force=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    print(
+        f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, Docker {client.version()['Version']}"
+    )
+    print(f"{'measure':<44} {'n':>6} {'p50 ms':>9} {'p99 ms':>9} {'goal':>16}")
+    rows = [
+        ("warm round trip, {code: 1+1}", warm, "p50≤5 p99≤15"),
+        ("cold: create_chat + first result", cold, "p50≤1500"),
+    ]
+    for name, samples, goal in rows:
+        print(
+            f"{name:<44} {len(samples):>6} {statistics.median(samples):>9.2f} "
+            f"{percentile(samples, 99):>9.2f} {goal:>16}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Prints where the running stack answers and how to sign in to it.
+set -euo pipefail
+env_file=${1:-.env}
+get() { grep "^$1=" "$env_file" | tail -n1 | cut -d= -f2-; }
+port=$(get PORT || true); port=${port:-8018}
+token=$(get LOCAL_AUTH_TOKEN)
+url="http://127.0.0.1:${port}"
+cat <<MSG
+
+AI Data Scientist is up at ${url}
+  sign in:  ${url}/login/local?token=${token}
+  curl:     curl ${url}/chats -H "Cookie: github_session=${token}"
+MSG
