@@ -93,11 +93,19 @@ def _open_component(dir_fd: int, name: str, flags: int, path: str) -> int:
     try:
         return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as e:
-        if e.errno in (errno.ELOOP, errno.EMLINK):
+        # O_DIRECTORY with O_NOFOLLOW reports a symlink as "not a directory": look again.
+        if e.errno in (errno.ELOOP, errno.EMLINK) or _is_symlink(dir_fd, name):
             raise InvalidPath(f"'{path}' goes through a symbolic link; links are not served") from e
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
             raise NotFound(f"file '{path}' not found") from e
         raise
+
+
+def _is_symlink(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
 
 
 def read_chunks(fd: int, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
