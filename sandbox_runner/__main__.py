@@ -1,0 +1,42 @@
+"""`python -m sandbox_runner`: start the kernel, then serve the executor protocol on the socket."""
+
+import logging
+import signal
+import sys
+from types import FrameType
+
+from sandbox_runner.config import load_config
+from sandbox_runner.server import ExecutorServer
+from sandbox_runner.supervisor import Supervisor
+
+log = logging.getLogger("sandbox_runner")
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = load_config()
+    supervisor = Supervisor(config)
+    # The kernel first, so that a client which waits for the socket finds a warm executor.
+    supervisor.start()
+    server = ExecutorServer(config.socket_path, supervisor)
+    signal.signal(signal.SIGTERM, _stop)
+    log.info("executor listening on %s, workspace %s", config.socket_path, config.workspace)
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, SystemExit):
+        log.info("executor stopping")
+    finally:
+        server.server_close()
+        supervisor.close()
+
+
+if __name__ == "__main__":
+    main()

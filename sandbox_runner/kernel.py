@@ -1,0 +1,248 @@
+"""The kernel: the child process that holds a chat's namespace and runs its cells.
+
+Started by the server (kernel_process.py) as `python -P -m sandbox_runner.kernel`, it reads one
+JSON command per line from one pipe and writes events to another (channel.py). Stdlib only, so a
+fresh kernel starts in tens of milliseconds and user code finds no executor packages loaded.
+"""
+
+import argparse
+import ast
+import builtins
+import contextlib
+import inspect
+import io
+import json
+import linecache
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+import types
+from types import FrameType, TracebackType
+from typing import Any
+
+from sandbox_runner import figures
+from sandbox_runner.capture import Sender, StreamCapture
+
+TEXT_LIMIT = 10_000
+HTML_LIMIT = 200_000
+_EXECUTOR_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+log = logging.getLogger("sandbox_runner.kernel")
+
+
+class Interrupts:
+    """SIGINT raises KeyboardInterrupt only while a cell runs.
+
+    Outside that window (reading the next command, sending results) an interrupt is remembered
+    instead: the server may signal a cell it has just sent before the kernel has read it. A
+    remembered signal counts only for a cell the server started before it was sent, so one that
+    arrives just after a cell finished cannot hit the next one.
+    """
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.pending_at: float | None = None
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.armed:
+            # The C default handler raises without adding a frame of ours to the traceback.
+            signal.default_int_handler(signum, frame)
+        self.pending_at = time.monotonic()
+
+    def arm(self, cell_started_at: float) -> None:
+        self.armed = True
+        pending, self.pending_at = self.pending_at, None
+        if pending is not None and pending >= cell_started_at:
+            raise KeyboardInterrupt
+
+    def disarm(self) -> None:
+        self.armed = False
+
+
+class Kernel:
+    def __init__(self, command_fd: int, message_fd: int, workspace: str, limit: int) -> None:
+        self._command_fd = command_fd
+        self._message_fd = message_fd
+        self._commands = os.fdopen(command_fd, "rb")
+        self._workspace = workspace
+        self._sender = Sender(message_fd)
+        self._stdout = StreamCapture("stdout", self._sender, sys.stdout, limit)
+        self._stderr = StreamCapture("stderr", self._sender, sys.stderr, limit)
+        self._interrupts = Interrupts()
+        self._figures = figures.FigureSaver(workspace, self._sender.send, self._stderr.write)
+        self._forked = False
+        self._loop: Any = None
+        module = types.ModuleType("__main__")
+        module.__dict__["__builtins__"] = builtins
+        # pickle (and later the checkpoints) finds user-defined classes through __main__.
+        sys.modules["__main__"] = module
+        self.namespace = module.__dict__
+
+    def setup(self) -> None:
+        for fd in (self._command_fd, self._message_fd):
+            os.set_inheritable(fd, False)
+        os.register_at_fork(after_in_child=self._after_fork)
+        os.chdir(self._workspace)
+        sys.argv = [""]
+        # Like a notebook: the user's own modules in the workspace are importable.
+        sys.path.insert(0, self._workspace)
+        builtins.display = self._display_objects  # type: ignore[attr-defined]
+        figures.install(self._figures)
+
+    def serve(self) -> None:
+        self._sender.send({"type": "ready", "pid": os.getpid()})
+        while True:
+            line = self._commands.readline()
+            if not line:
+                os._exit(0)  # the server is gone; user threads must not keep us alive
+            command = json.loads(line)
+            try:
+                self.run_cell(command["code"], command["count"], command["started_at"])
+            except BaseException:
+                log.exception("internal error while running cell %s", command["count"])
+                self._sender.send({"type": "done", "status": "error"})
+            if self._forked:
+                os._exit(0)  # a fork of the kernel made in user code must not read commands
+
+    def run_cell(self, code: str, count: int, started_at: float) -> None:
+        filename = f"<cell {count}>"
+        status = "ok"
+        # Reset every cell: user code reassigns these, and quit() closes stdin.
+        sys.stdin = io.StringIO("")
+        sys.stdout, sys.stderr = self._stdout, self._stderr
+        self._stdout.begin()
+        self._stderr.begin()
+        signal.signal(signal.SIGINT, self._interrupts.handler)
+        try:
+            try:
+                self._interrupts.arm(started_at)
+                try:
+                    self._run_code(code, filename)
+                finally:
+                    self._figures.save_open_figures()
+            finally:
+                self._interrupts.disarm()
+        except KeyboardInterrupt as e:
+            status = "interrupted"
+            self._report(e)
+        except BaseException as e:
+            status = "error"
+            self._report(e)
+        self._sender.send(
+            {
+                "type": "done",
+                "status": status,
+                "stdout_truncated": self._stdout.end(),
+                "stderr_truncated": self._stderr.end(),
+            }
+        )
+
+    def _run_code(self, code: str, filename: str) -> None:
+        linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
+        tree = ast.parse(code, filename, "exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        if tree.body:
+            self._run(compile(tree, filename, "exec", flags=_COMPILE_FLAGS))
+        if last is not None:
+            value = self._run(compile(last, filename, "eval", flags=_COMPILE_FLAGS))
+            if value is not None:
+                self._display(value)
+
+    def _run(self, code: types.CodeType) -> Any:
+        result = eval(code, self.namespace)
+        if code.co_flags & inspect.CO_COROUTINE:
+            # Top-level await, as in a notebook.
+            if self._loop is None:
+                import asyncio
+
+                self._loop = asyncio.new_event_loop()
+            result = self._loop.run_until_complete(result)
+        return result
+
+    def _display(self, value: Any) -> None:
+        data = {"text/plain": _capped(repr(value), TEXT_LIMIT)}
+        html = None if isinstance(value, type) else getattr(value, "_repr_html_", None)
+        if callable(html):
+            try:
+                text = html()
+            except Exception:  # the plain repr above is still a useful answer
+                text = None
+            if isinstance(text, str) and len(text) <= HTML_LIMIT:
+                data["text/html"] = text
+        self._sender.send({"type": "display", "data": data})
+
+    def _display_objects(self, *objects: Any) -> None:
+        """`display(...)` as generated notebook code expects to find it."""
+        for value in objects:
+            self._display(value)
+
+    def _report(self, error: BaseException) -> None:
+        error.__traceback__ = _user_frames(error.__traceback__)
+        lines = "".join(traceback.format_exception(error)).rstrip("\n").split("\n")
+        self._sender.send(
+            {
+                "type": "error",
+                "ename": type(error).__name__,
+                "evalue": _safe_str(error),
+                "traceback": lines,
+            }
+        )
+
+    def _after_fork(self) -> None:
+        self._forked = True
+        self._stdout.forked = self._stderr.forked = True
+        for fd in (self._command_fd, self._message_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from the first frame of the cell on, or without the executor's own frames."""
+    first = tb
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<cell "):
+            return tb
+        tb = tb.tb_next
+    tb = first
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_EXECUTOR_DIR):
+        tb = tb.tb_next
+    return tb
+
+
+def _capped(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[truncated: {len(text) - limit} more characters]"
+
+
+def _safe_str(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return f"<unprintable {type(error).__name__} object>"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="sandbox_runner.kernel")
+    parser.add_argument("--command-fd", type=int, required=True)
+    parser.add_argument("--message-fd", type=int, required=True)
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--output-limit", type=int, required=True)
+    args = parser.parse_args()
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+    kernel = Kernel(args.command_fd, args.message_fd, args.workspace, args.output_limit)
+    kernel.setup()
+    kernel.serve()
+
+
+if __name__ == "__main__":
+    main()

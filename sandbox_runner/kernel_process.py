@@ -1,0 +1,177 @@
+"""Server side handle of one kernel child process: spawn, pipes, signals, death.
+
+The kernel is a plain subprocess rather than a multiprocessing child: user code gets a clean
+`__main__` (spawn would re-import ours as `__mp_main__`), nothing is unpickled from a process that
+runs arbitrary code, the kernel's environment and arguments are explicit, and a death is an exit
+code or signal read straight from the process.
+"""
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import sandbox_runner
+from sandbox_runner.channel import LineReader, encode, write_all
+
+READY_TIMEOUT_S = 30.0
+# Without a pidfd a dead kernel is noticed by polling, but only if its pipe stays open (a
+# grandchild kept it): a rare case, so a coarse tick is fine.
+_EXIT_POLL_S = 0.25
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(sandbox_runner.__file__)))
+
+
+class KernelGone(Exception):
+    """The kernel exited, closed its pipe or sent something unreadable."""
+
+
+class KernelProcess:
+    def __init__(self, process: subprocess.Popen[bytes], command_fd: int, message_fd: int) -> None:
+        self.process = process
+        self.execution_count = 0
+        self._closed = False
+        self._command_fd = command_fd
+        self._reader = LineReader(message_fd)
+        self._poll = select.poll()
+        self._poll.register(message_fd, select.POLLIN)
+        try:
+            self._pidfd: int | None = os.pidfd_open(process.pid)
+            self._poll.register(self._pidfd, select.POLLIN)
+        except (AttributeError, OSError):  # kernels before 5.3, or a seccomp profile without it
+            self._pidfd = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    def spawn(cls, workspace: str, output_limit: int) -> "KernelProcess":
+        command_read, command_write = os.pipe()
+        message_read, message_write = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-P",  # a workspace file named like a stdlib module must not replace it
+                    "-X",
+                    "faulthandler",
+                    "-m",
+                    "sandbox_runner.kernel",
+                    f"--command-fd={command_read}",
+                    f"--message-fd={message_write}",
+                    f"--workspace={workspace}",
+                    f"--output-limit={output_limit}",
+                ],
+                pass_fds=(command_read, message_write),
+                cwd=workspace,
+                env=kernel_environment(),
+                stdin=subprocess.DEVNULL,
+                # Its own process group, so a timeout kill also takes whatever it started.
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(command_write)
+            os.close(message_read)
+            raise
+        finally:
+            # The child holds its own copies; ours would hide its death from the reader.
+            os.close(command_read)
+            os.close(message_write)
+        os.set_blocking(message_read, False)
+        kernel = cls(process, command_write, message_read)
+        try:
+            kernel._await_ready(time.monotonic() + READY_TIMEOUT_S)
+        except BaseException:
+            kernel.close()
+            raise
+        return kernel
+
+    def _await_ready(self, deadline: float) -> None:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise KernelGone(f"the Python kernel did not start within {READY_TIMEOUT_S:g} s")
+            for message in self.read(remaining):
+                if message.get("type") == "ready":
+                    return
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            write_all(self._command_fd, encode(message))
+        except OSError as e:
+            raise KernelGone(f"the Python kernel stopped reading commands ({e})") from e
+
+    def read(self, timeout: float) -> list[dict[str, Any]]:
+        """Messages arriving within `timeout` seconds (maybe none); KernelGone once it is gone."""
+        wait = timeout if self._pidfd is not None else min(timeout, _EXIT_POLL_S)
+        ready = {fd for fd, _ in self._poll.poll(max(0.0, wait) * 1000)}
+        if self._reader.fd in ready:
+            try:
+                messages = self._reader.read_available()
+            except ValueError as e:
+                raise KernelGone(f"the Python kernel sent an unreadable message ({e})") from e
+            if messages is None:
+                raise KernelGone(self.wait_exit())
+            return messages
+        if ready or (self._pidfd is None and not self.alive()):
+            raise KernelGone(self.wait_exit())
+        return []
+
+    def wait_exit(self) -> str:
+        """Wait briefly for the process to end and describe how it did."""
+        try:
+            self.process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return "the Python kernel closed its pipe but did not exit"
+        return describe_exit(self.process.returncode)
+
+    def interrupt(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGINT)
+
+    def close(self) -> None:
+        """Kill the kernel and everything in its process group; release the pipes. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        for fd in (self._command_fd, self._reader.fd, self._pidfd):
+            if fd is not None:
+                os.close(fd)
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode >= 0:
+        return f"the Python kernel exited with code {returncode}"
+    number = -returncode
+    if number == signal.SIGKILL:
+        return (
+            "the Python kernel was killed by SIGKILL "
+            "(likely out of memory: the sandbox's memory limit was reached)"
+        )
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    description = signal.strsignal(number) or "unknown signal"
+    return f"the Python kernel was killed by {name} ({description.lower()})"
+
+
+def kernel_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR_")}
+    # -P drops the current directory from sys.path, so the kernel finds this package explicitly.
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if _PACKAGE_ROOT not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([_PACKAGE_ROOT, *paths])
+    if env.get("MPLBACKEND", "").lower() in ("", "agg"):
+        env["MPLBACKEND"] = "module://sandbox_runner.mpl_backend"
+    return env

@@ -1,0 +1,30 @@
+"""The workspace diff on its own: symlinks, nesting, and a walk cut short."""
+
+from pathlib import Path
+
+from sandbox_runner.workspace import changes, snapshot
+
+
+def test_nested_files_are_found_and_symlinks_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "deep.txt").write_text("x")
+    (tmp_path / "top.txt").write_text("xy")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "top.txt")
+    (tmp_path / "linkdir").symlink_to(tmp_path / "a")
+    files = snapshot(str(tmp_path)).files
+    assert {path: size for path, (_, size) in files.items()} == {"a/b/deep.txt": 1, "top.txt": 2}
+
+
+def test_a_cut_walk_reports_no_changes_it_cannot_see(tmp_path: Path) -> None:
+    for name in ("a", "b", "c", "d"):
+        (tmp_path / name).write_text(name)
+    before = snapshot(str(tmp_path), max_entries=2)
+    assert set(before.files) == {"a", "b"}
+    (tmp_path / "a").write_text("changed")
+    (tmp_path / "0").write_text("new, sorts first")
+    after = snapshot(str(tmp_path), max_entries=2)
+    # "b" fell out of the cut walk; that is not a deletion.
+    assert [(c.path, c.change) for c in changes(before, after)] == [
+        ("0", "created"),
+        ("a", "modified"),
+    ]
