@@ -6,7 +6,16 @@ import pytest
 from tests.gateway_process import GatewayProcess
 
 
-@pytest.mark.parametrize("chat_id", ["chat_20200101_000000_zzzz", "nonsense", "chat_2020", "..%2f"])
+@pytest.mark.parametrize(
+    "chat_id",
+    [
+        "chat_20200101_000000_zzzz",
+        "nonsense",
+        "chat_2020",
+        "CHAT_20200101_000000",
+        "chat_20200101_000000_a%20b",
+    ],
+)
 def test_unknown_or_malformed_chat_is_404(gateway: GatewayProcess, chat_id: str) -> None:
     for method, path in [
         ("POST", f"/query/{chat_id}"),
