@@ -56,3 +56,18 @@ def test_chats_list_newest_first(gateway: GatewayProcess) -> None:
     assert listed.index(second) < listed.index(first)
     for chat_id in (first, second):
         gateway.client.delete(f"/chat/{chat_id}")
+
+
+def test_workspace_files_named_like_modules_do_not_break_the_sandbox(
+    gateway: GatewayProcess, chat_id: str, docker_client: docker.DockerClient
+) -> None:
+    shadow = "raise SystemExit('shadowed')\n"
+    code = "\n".join(
+        f"open('{name}.py', 'w').write({shadow!r})" for name in ("json", "shared", "sandbox_runner")
+    )
+    assert gateway.run(chat_id, code)["status"] == "ok"
+    docker_client.containers.get(f"ads-{chat_id}").stop(timeout=1)
+
+    reply = gateway.run(chat_id, "import json\njson.dumps([1])")
+    assert reply["status"] == "ok", reply
+    assert reply["result"] == "'[1]'"
