@@ -57,6 +57,10 @@ class KernelInfo(BaseModel):
     restarted: bool = False
     state: KernelState = "kept"
     reason: str | None = None
+    # After a restart: the variables reloaded from /state, and those that could not be (name ->
+    # why). A corrupt checkpoint loses only its own variable.
+    restored: list[str] = []
+    restore_errors: dict[str, str] = {}
 
 
 class EndEvent(BaseModel):
@@ -68,6 +72,11 @@ class EndEvent(BaseModel):
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     kernel: KernelInfo = KernelInfo()
+    # Variables this cell created, rebound or may have mutated (and were checkpointed), and those
+    # it deleted. `not_persisted` maps each variable that cannot be checkpointed to the reason.
+    variables_changed: list[str] = []
+    variables_deleted: list[str] = []
+    not_persisted: dict[str, str] = {}
 
 
 Event = Annotated[StreamEvent | DisplayEvent | ErrorEvent | EndEvent, Field(discriminator="type")]
@@ -83,3 +92,53 @@ class Health(BaseModel):
 
 class InterruptResult(BaseModel):
     interrupted: bool
+
+
+class VariableInfo(BaseModel):
+    name: str
+    type: str
+    shape: list[int] | None = None
+    # Size of its checkpoint when persisted, else a shallow in-memory estimate.
+    size_bytes: int | None = None
+    persisted: bool
+    not_persisted_reason: str | None = None
+    preview: str
+
+
+class VariableList(BaseModel):
+    variables: list[VariableInfo]
+
+
+class VariableValue(BaseModel):
+    """One variable. `kind` says which fields are set: "json" -> value; "dataframe" and
+    "series" -> columns, dtypes, rows (one page: offset, limit, total_rows); "repr" -> repr."""
+
+    name: str
+    type: str
+    kind: Literal["json", "dataframe", "series", "repr"]
+    value: object | None = None
+    columns: list[str] | None = None
+    dtypes: dict[str, str] | None = None
+    rows: list[list[object]] | None = None
+    offset: int = 0
+    limit: int | None = None
+    total_rows: int | None = None
+    repr: str | None = None
+
+
+class LoadCsvRequest(BaseModel):
+    path: str = Field(description="file in the workspace, relative to it")
+    variable: str = Field(description="a valid Python identifier")
+
+
+class LoadCsvResult(BaseModel):
+    variable: str
+    path: str
+    shape: list[int]
+    columns: list[str]
+    dtypes: dict[str, str]
+    head: list[dict[str, object]]
+
+
+class ResetResult(BaseModel):
+    reset: bool = True
