@@ -75,6 +75,7 @@ class ChatStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(*keys.chat_keys(chat.chat_id))
             pipe.zrem(keys.user_chats(chat.user_id), chat.chat_id)
+            pipe.hdel(keys.running_queries(), chat.chat_id)
             await pipe.execute()
 
     async def exists(self, chat_id: str) -> bool:
@@ -87,6 +88,33 @@ class ChatStore:
 
     async def update_message(self, chat_id: str, index: int, message: dict[str, Any]) -> None:
         await self._redis.lset(keys.chat_messages(chat_id), index, json.dumps(message))
+
+    async def start_query(self, chat_id: str, message: dict[str, Any]) -> int:
+        """Journal a query as running, so a gateway that dies during it leaves a trace."""
+        index = await self.append_message(chat_id, message)
+        await self._redis.hset(keys.running_queries(), chat_id, index)
+        return index
+
+    async def finish_query(self, chat_id: str, index: int, message: dict[str, Any]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lset(keys.chat_messages(chat_id), index, json.dumps(message))
+            pipe.hdel(keys.running_queries(), chat_id)
+            await pipe.execute()
+
+    async def recover_interrupted(self) -> list[str]:
+        """Mark the queries a previous gateway died during as interrupted and free their chats;
+        returns those chats' ids. Only for start-up: one gateway serves a Redis."""
+        running = await self._redis.hgetall(keys.running_queries())
+        for chat_id, index in running.items():
+            raw = await self._redis.lindex(keys.chat_messages(chat_id), int(index))
+            if raw is not None:
+                message = json.loads(raw)
+                message["status"] = "interrupted"
+                message["error"] = "the gateway stopped while this query ran; it did not finish"
+                await self.update_message(chat_id, int(index), message)
+            await self._redis.delete(keys.chat_lock(chat_id))
+            await self._redis.hdel(keys.running_queries(), chat_id)
+        return list(running)
 
     async def messages(self, chat_id: str) -> list[dict[str, Any]]:
         return [json.loads(m) for m in await self._redis.lrange(keys.chat_messages(chat_id), 0, -1)]

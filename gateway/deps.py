@@ -8,6 +8,7 @@ from gateway.auth import User, authenticate
 from gateway.chats import Chat, ChatStore
 from gateway.queries import QueryService
 from gateway.sandboxes import SandboxManager
+from gateway.sessions import SessionService
 from gateway.settings import Settings
 
 
@@ -27,6 +28,10 @@ def get_queries(request: Request) -> QueryService:
     return request.app.state.queries
 
 
+def get_sessions(request: Request) -> SessionService:
+    return request.app.state.sessions
+
+
 def get_user(request: Request) -> User:
     return authenticate(request, request.app.state.local_token)
 
@@ -35,6 +40,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatStoreDep = Annotated[ChatStore, Depends(get_chats)]
 SandboxesDep = Annotated[SandboxManager, Depends(get_sandboxes)]
 QueriesDep = Annotated[QueryService, Depends(get_queries)]
+SessionsDep = Annotated[SessionService, Depends(get_sessions)]
 UserDep = Annotated[User, Depends(get_user)]
 
 

@@ -33,3 +33,9 @@ def chat_lock(chat_id: str) -> str:
 
 def chat_keys(chat_id: str) -> list[str]:
     return [chat(chat_id), chat_messages(chat_id), chat_lock(chat_id)]
+
+
+def running_queries() -> str:
+    """Hash chat_id -> index of its journal entry of the query now running. A gateway that
+    starts finds here the queries its predecessor died in the middle of."""
+    return f"{PREFIX}running"

@@ -10,13 +10,16 @@ import docker
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from gateway.auth import local_token
 from gateway.chats import ChatStore
+from gateway.executor_client import ExecutorUnavailable
 from gateway.limits import BodyLimit
 from gateway.queries import QueryService
-from gateway.routes import auth, chats, files, health, query
+from gateway.routes import auth, chats, files, health, query, state
 from gateway.sandboxes import SandboxManager
+from gateway.sessions import SessionService
 from gateway.settings import Settings
 from shared.errors import AppError
 
@@ -48,9 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chats = chat_store
         app.state.sandboxes = sandboxes
         app.state.queries = QueryService(chat_store, sandboxes, settings)
+        app.state.sessions = SessionService(chat_store, sandboxes, settings)
         app.state.local_token = local_token(settings)
         adopted = await sandboxes.adopt()
         log.info("adopted %d existing sandbox(es)", len(adopted))
+        for chat_id in await chat_store.recover_interrupted():
+            log.warning("a query in %s was cut off by the last gateway's end", chat_id)
+            if adopted.get(chat_id) == "running":
+                # Its cell may still run in the sandbox; stop it so the chat is usable now.
+                with contextlib.suppress(ExecutorUnavailable):
+                    await sandboxes.client(chat_id).interrupt()
         log.info("local sign-in: %s/login/local?token=%s", settings.base_url, app.state.local_token)
         reaper = asyncio.create_task(_stop_idle_sandboxes(sandboxes))
         try:
@@ -74,7 +84,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
-    for router in (auth.router, chats.router, query.router, files.router, health.router):
+    @app.exception_handler(RedisError)
+    async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("Redis failed: %s", exc)
+        detail = "the chat store (Redis) is unavailable; try again in a moment"
+        return JSONResponse({"detail": detail}, status_code=503)
+
+    for router in (
+        auth.router,
+        chats.router,
+        query.router,
+        files.router,
+        state.router,
+        health.router,
+    ):
         app.include_router(router)
     return app
 

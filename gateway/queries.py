@@ -12,7 +12,7 @@ from gateway.chats import Chat, ChatStore
 from gateway.executor_client import ExecutorUnavailable
 from gateway.sandboxes import SandboxManager
 from gateway.settings import Settings
-from shared.errors import SandboxError
+from shared.errors import AppError, SandboxError
 from shared.protocol import (
     DisplayEvent,
     EndEvent,
@@ -47,6 +47,10 @@ class CodeResult(BaseModel):
     outputs: list[DisplayEvent] = []
     error: ErrorEvent | None = None
     files: list[FileChange] = []
+    variables_changed: list[str] = []
+    variables_deleted: list[str] = []
+    # Variables that cannot be checkpointed (name -> why): they live until the kernel restarts.
+    not_persisted: dict[str, str] = {}
     kernel: KernelInfo = KernelInfo()
     duration_ms: float = 0.0
 
@@ -69,11 +73,17 @@ class QueryService:
                 "status": "running",
             }
             # Journal first: if this gateway dies mid-query the history still shows the query.
-            index = await self._chats.append_message(chat.chat_id, message)
-            result = await self._execute(chat, code, message["id"], timeout_s)
+            index = await self._chats.start_query(chat.chat_id, message)
+            try:
+                result = await self._execute(chat, code, message["id"], timeout_s)
+            except AppError as e:
+                message["status"] = "failed"
+                message["error"] = e.detail
+                await self._chats.finish_query(chat.chat_id, index, message)
+                raise
             message["status"] = "done"
             message["result"] = result.model_dump(mode="json")
-            await self._chats.update_message(chat.chat_id, index, message)
+            await self._chats.finish_query(chat.chat_id, index, message)
             return result
 
     async def _execute(
@@ -129,3 +139,6 @@ def _apply(result: CodeResult, event: StreamEvent | DisplayEvent | ErrorEvent | 
             result.kernel = event.kernel
             result.stdout_truncated = event.stdout_truncated
             result.stderr_truncated = event.stderr_truncated
+            result.variables_changed = event.variables_changed
+            result.variables_deleted = event.variables_deleted
+            result.not_persisted = event.not_persisted

@@ -39,3 +39,17 @@ class SandboxError(AppError):
     """The sandbox could not be created, started or reached."""
 
     status = 503
+
+
+class InvalidInput(AppError):
+    """Input that is well-formed but cannot be used, e.g. a file that does not parse as CSV."""
+
+    status = 400
+
+
+class Forbidden(AppError):
+    status = 403
+
+
+class Unprocessable(AppError):
+    status = 422

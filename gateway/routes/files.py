@@ -33,10 +33,10 @@ async def get_file(chat: ChatDep, path: str, sandboxes: SandboxesDep) -> Streami
     response.headers["x-content-type-options"] = "nosniff"
     response.headers["content-security-policy"] = "sandbox; default-src 'none'"
     filename = path.rsplit("/", 1)[-1]
-    response.headers["content-disposition"] = _disposition(disposition, filename)
+    response.headers["content-disposition"] = disposition(disposition, filename)
     return response
 
 
-def _disposition(kind: str, filename: str) -> str:
+def disposition(kind: str, filename: str) -> str:
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

@@ -1,0 +1,93 @@
+"""A chat's session state: variables, restart, CSV upload."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from gateway.deps import ChatDep, SessionsDep, SettingsDep
+from gateway.routes.files import disposition
+from gateway.uploads import resolve_import, safe_filename
+from shared.errors import InvalidInput, PayloadTooLarge, Unprocessable
+from shared.protocol import LoadCsvResult, VariableInfo, VariableValue
+
+router = APIRouter(tags=["state"])
+
+_CHUNK = 1024 * 1024
+
+
+class ImportRequest(BaseModel):
+    file_path: str
+
+
+@router.get("/variables/{chat_id}")
+async def list_variables(chat: ChatDep, sessions: SessionsDep) -> list[VariableInfo]:
+    """The chat's variables: name, type, shape, size, whether persisted, a short preview."""
+    return (await sessions.variables(chat)).variables
+
+
+@router.get("/variable/{chat_id}/{name}", response_model=VariableValue)
+async def get_variable(
+    chat: ChatDep,
+    name: str,
+    sessions: SessionsDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> VariableValue | StreamingResponse:
+    """One variable as JSON (DataFrames paginated by offset/limit), or `?format=csv`."""
+    if not name.isidentifier():
+        raise Unprocessable(f"'{name}' is not a Python variable name")
+    if format == "csv":
+        chunks = await sessions.variable_csv(chat, name)
+        response = StreamingResponse(chunks, media_type="text/csv")
+        response.headers["content-disposition"] = disposition("attachment", f"{name}.csv")
+        return response
+    return await sessions.variable(chat, name, offset, limit)
+
+
+@router.post("/restart/{chat_id}")
+async def restart(chat: ChatDep, sessions: SessionsDep) -> dict:
+    """Reset the session: delete all variables and files; the chat and its messages stay."""
+    await sessions.restart(chat)
+    return {"restarted": chat.chat_id}
+
+
+@router.post("/upload_csv/{chat_id}")
+async def upload_csv(
+    chat: ChatDep, request: Request, sessions: SessionsDep, settings: SettingsDep
+) -> LoadCsvResult:
+    """Upload a CSV (multipart field `file`) or import `{"file_path": ...}` from IMPORT_DIR;
+    it is kept in the workspace and loaded as a DataFrame named after the file."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=5) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise Unprocessable('send the CSV as the multipart form field "file"')
+            return await sessions.load_csv(chat, safe_filename(upload.filename), _read(upload.file))
+    if content_type.startswith("application/json"):
+        try:
+            body = ImportRequest.model_validate_json(await request.body())
+        except ValidationError as e:
+            raise Unprocessable(f'send {{"file_path": "..."}}: {e.errors()[0]["msg"]}') from e
+        source = resolve_import(settings.import_dir, body.file_path)
+        size = source.stat().st_size
+        if size > settings.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"the file has {size} bytes; MAX_UPLOAD_BYTES is {settings.max_upload_bytes}"
+            )
+        with source.open("rb") as f:
+            return await sessions.load_csv(chat, safe_filename(source.name), _read(f))
+    raise InvalidInput(
+        'send the CSV as multipart/form-data (field "file") or JSON {"file_path": ...}'
+    )
+
+
+async def _read(f: BinaryIO) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(f.read, _CHUNK):
+        yield chunk

@@ -1,0 +1,140 @@
+"""A chat's session state: its variables, resetting it, and loading uploaded CSVs into it.
+
+Variables live only in the sandbox (pickles are never opened here); this module asks the
+executor. Resets and uploads hold the chat's query lock, so they never race a running query.
+"""
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from gateway.chats import Chat, ChatStore
+from gateway.executor_client import ExecutorClient, ExecutorUnavailable
+from gateway.sandboxes import SANDBOX_UID, SandboxManager
+from gateway.settings import Settings
+from gateway.uploads import staging_path, variable_name, write_stream
+from shared.errors import SandboxError
+from shared.protocol import LoadCsvRequest, LoadCsvResult, VariableList, VariableValue
+
+_LOCK_TTL_S = 600.0
+T = TypeVar("T")
+
+
+class SessionService:
+    def __init__(self, chats: ChatStore, sandboxes: SandboxManager, settings: Settings) -> None:
+        self._chats = chats
+        self._sandboxes = sandboxes
+        self._settings = settings
+
+    async def variables(self, chat: Chat) -> VariableList:
+        if not await asyncio.to_thread(self._has_state, chat.chat_id):
+            # Nothing was ever checkpointed: no need to start a sandbox to say so.
+            return VariableList(variables=[])
+        return await self._call(chat, lambda client: client.variables())
+
+    async def variable(self, chat: Chat, name: str, offset: int, limit: int) -> VariableValue:
+        return await self._call(chat, lambda client: client.variable(name, offset, limit))
+
+    async def variable_csv(self, chat: Chat, name: str) -> AsyncIterator[bytes]:
+        client = await self._sandboxes.ensure_running(chat)
+        stream = client.variable_csv(name)
+        # Pull the first chunk here so a 404 or 409 is answered as such, before the 200 starts.
+        first = await anext(stream, b"")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in stream:
+                yield chunk
+
+        return chunks()
+
+    async def restart(self, chat: Chat) -> None:
+        """Delete all the chat's variables and files and start a fresh kernel."""
+        async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
+            status = await self._sandboxes.poll(chat.chat_id)
+            if status == "running":
+                await self._call(chat, lambda client: client.reset())
+            else:
+                # No kernel holds the state: clearing the folders is the whole reset, and the
+                # next query starts an empty kernel.
+                await asyncio.to_thread(self._clear_folders, chat.chat_id)
+            await self._chats.append_message(
+                chat.chat_id,
+                {"role": "system", "kind": "restart", "created_at": _now(), "status": "done"},
+            )
+
+    async def load_csv(
+        self, chat: Chat, filename: str, chunks: AsyncIterator[bytes]
+    ) -> LoadCsvResult:
+        """Store the CSV in the workspace and load it as a DataFrame named after the file.
+        On any failure nothing is left behind: no file, no variable."""
+        async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
+            client = await self._sandboxes.ensure_running(chat)
+            workspace = self._sandboxes.paths(chat.chat_id).workspace
+            staged = staging_path(workspace, filename)
+            await write_stream(chunks, staged, self._settings.max_upload_bytes)
+            try:
+                await asyncio.to_thread(_hand_to_sandbox, staged)
+                result = await client.load_csv(
+                    LoadCsvRequest(path=staged.name, variable=variable_name(filename))
+                )
+                staged.rename(workspace / filename)
+            except BaseException:
+                staged.unlink(missing_ok=True)
+                raise
+            await self._chats.append_message(
+                chat.chat_id,
+                {
+                    "role": "user",
+                    "kind": "upload",
+                    "created_at": _now(),
+                    "status": "done",
+                    "file": filename,
+                    "variable": result.variable,
+                    "shape": result.shape,
+                },
+            )
+            return result.model_copy(update={"path": filename})
+
+    async def _call(self, chat: Chat, action: Callable[[ExecutorClient], Awaitable[T]]) -> T:
+        """Run `action` against the chat's executor, starting the sandbox again once if it was
+        stopped or killed since we last talked to it."""
+        for attempt in (1, 2):
+            client = await self._sandboxes.ensure_running(chat)
+            try:
+                return await action(client)
+            except ExecutorUnavailable as e:
+                self._sandboxes.mark_unavailable(chat.chat_id)
+                if attempt == 2:
+                    raise SandboxError(f"the sandbox could not be reached: {e}") from e
+        raise AssertionError("unreachable")
+
+    def _has_state(self, chat_id: str) -> bool:
+        state = self._sandboxes.paths(chat_id).state
+        return state.is_dir() and any(state.iterdir())
+
+    def _clear_folders(self, chat_id: str) -> None:
+        paths = self._sandboxes.paths(chat_id)
+        for folder in (paths.workspace, paths.state):
+            if folder.is_dir():
+                for entry in folder.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+
+
+def _hand_to_sandbox(path: Path) -> None:
+    # Written by the gateway (maybe as root); the sandbox's user must be able to read it and to
+    # delete it on a reset.
+    if os.getuid() == 0:
+        os.chown(path, SANDBOX_UID, SANDBOX_UID)
+    path.chmod(0o640)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
