@@ -6,11 +6,16 @@ multi-gigabyte upload; this ASGI middleware answers 413 as soon as the limit is 
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException so that FastAPI, which wraps other errors raised while it reads a body
+    into a 400, lets it through to be answered as the 413 it is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _message(limit))
 
 
 class BodyLimit:
@@ -41,7 +46,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise _TooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -56,8 +61,12 @@ class BodyLimit:
                 await _reject(send, limit)
 
 
+def _message(limit: int) -> str:
+    return f"request body is larger than the limit of {limit} bytes"
+
+
 async def _reject(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body is larger than the limit of {limit} bytes"})
+    body = json.dumps({"detail": _message(limit)})
     await send(
         {
             "type": "http.response.start",

@@ -164,6 +164,15 @@ class SandboxManager:
             if e.status_code != 409:
                 raise
 
+    def _restart(self, chat_id: str) -> bool:
+        container = self._get(chat_id)
+        if container is None or container.labels.get(LABEL_DATA_DIR) != str(
+            self._settings.data_dir
+        ):
+            return False
+        container.restart(timeout=2)
+        return True
+
     def _remove(self, chat_id: str) -> None:
         try:
             self._docker.api.remove_container(container_name(chat_id), force=True, v=True)
@@ -245,6 +254,12 @@ class SandboxManager:
         async with self._lock(chat_id):
             self._running.discard(chat_id)
             await asyncio.to_thread(self._stop, chat_id)
+
+    async def restart(self, chat_id: str) -> bool:
+        """Restart the chat's container; its workspace and checkpoints stay. False if none."""
+        async with self._lock(chat_id):
+            self._running.discard(chat_id)
+            return await asyncio.to_thread(self._restart, chat_id)
 
     async def remove(self, chat_id: str) -> None:
         """Remove the chat's container and every file of it (workspace, state, socket)."""

@@ -1,0 +1,55 @@
+"""Operator commands, run beside a gateway with the same settings (environment):
+
+  python -m gateway.admin list                      sandboxes of this DATA_DIR and their status
+  python -m gateway.admin restart-sandbox CHAT_ID   restart the chat's container, keeping its state
+
+A restarted sandbox comes back with its variables restored from their checkpoints and its files in
+place; the user's next query just works. With compose: `docker compose exec gateway python -m
+gateway.admin ...`.
+"""
+
+import argparse
+import asyncio
+import sys
+
+import docker
+
+from gateway.sandboxes import SandboxManager
+from gateway.settings import Settings
+from shared.ids import is_chat_id
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    manager = SandboxManager(await asyncio.to_thread(docker.from_env), settings)
+    if args.command == "list":
+        for chat_id, status in sorted((await manager.adopt()).items()):
+            print(f"{chat_id}\t{status}")
+        return 0
+    if not is_chat_id(args.chat_id):
+        print(f"'{args.chat_id}' is not a chat id", file=sys.stderr)
+        return 2
+    if not await manager.restart(args.chat_id):
+        print(f"no sandbox for {args.chat_id} under {settings.data_dir}", file=sys.stderr)
+        return 1
+    print(f"restarted the sandbox of {args.chat_id}; its state is kept")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.admin",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the sandboxes of this DATA_DIR")
+    restart = commands.add_parser(
+        "restart-sandbox", help="restart a chat's container, keeping state"
+    )
+    restart.add_argument("chat_id")
+    sys.exit(asyncio.run(_run(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
