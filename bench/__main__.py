@@ -62,10 +62,10 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="ads-bench-", dir="/tmp"))
     client = docker.from_env()
     try:
-        with redis_server() as redis_url:
+        with redis_server() as redis:
             env = {
                 "DATA_DIR": str(data_dir),
-                "REDIS_URL": redis_url,
+                "REDIS_URL": redis.url,
                 "AUTH_MODE": "local",
                 "LOCAL_AUTH_TOKEN": "bench-" + os.urandom(8).hex(),
                 "SANDBOX_IMAGE": os.environ.get(

@@ -27,7 +27,9 @@ log = logging.getLogger("gateway")
 
 # JSON envelope around the code itself: quotes, escapes and the key.
 _ENVELOPE_BYTES = 64 * 1024
-_IDLE_CHECK_INTERVAL_S = 30.0
+# How often idle sandboxes are looked for: often enough that one is stopped within a quarter of
+# SANDBOX_IDLE_TIMEOUT_S past its time, and never more than every 30 s.
+_IDLE_CHECK_MAX_INTERVAL_S = 30.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(ExecutorUnavailable):
                     await sandboxes.client(chat_id).interrupt()
         log.info("local sign-in: %s/login/local?token=%s", settings.base_url, app.state.local_token)
-        reaper = asyncio.create_task(_stop_idle_sandboxes(sandboxes))
+        interval = min(_IDLE_CHECK_MAX_INTERVAL_S, settings.sandbox_idle_timeout_s / 4)
+        reaper = asyncio.create_task(_stop_idle_sandboxes(sandboxes, interval))
         try:
             yield
         finally:
@@ -102,9 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _stop_idle_sandboxes(sandboxes: SandboxManager) -> None:
+async def _stop_idle_sandboxes(sandboxes: SandboxManager, interval_s: float) -> None:
     while True:
-        await asyncio.sleep(_IDLE_CHECK_INTERVAL_S)
+        await asyncio.sleep(interval_s)
         try:
             await sandboxes.stop_idle()
         except Exception:

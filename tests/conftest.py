@@ -25,8 +25,8 @@ LABEL_DATA_DIR = "ai-data-scientist.data-dir"
 def redis_url() -> Iterator[str]:
     """One real redis-server for the session."""
     try:
-        with redis_server() as url:
-            yield url
+        with redis_server() as server:
+            yield server.url
     except RuntimeError as e:
         pytest.fail(str(e))
 
@@ -60,8 +60,17 @@ def data_dir(docker_client: docker.DockerClient) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def gateway_env(redis_url: str, data_dir: Path) -> dict[str, str]:
+def import_dir() -> Iterator[Path]:
+    """The IMPORT_DIR of the session's gateway: files `upload_csv` may import by path."""
+    path = Path(tempfile.mkdtemp(prefix="ads-import-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def gateway_env(redis_url: str, data_dir: Path, import_dir: Path) -> dict[str, str]:
     return {
+        "IMPORT_DIR": str(import_dir),
         "DATA_DIR": str(data_dir),
         "REDIS_URL": redis_url,
         "AUTH_MODE": "local",
