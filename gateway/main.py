@@ -10,6 +10,8 @@ import docker
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from gateway.auth import local_token
@@ -43,7 +45,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        redis = Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            # Rides out a Redis restart (a few hundred ms) instead of failing the requests that
+            # meet its closed connections: up to ~5 s of retries with growing pauses.
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=10),
+        )
         docker_client = await asyncio.to_thread(docker.from_env)
         sandboxes = SandboxManager(docker_client, settings)
         chat_store = ChatStore(redis)
