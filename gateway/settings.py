@@ -56,6 +56,19 @@ class Settings(BaseSettings):
             raise ValueError("DATA_DIR must be an absolute path (the Docker engine mounts it)")
         return value
 
+    @field_validator("import_dir", mode="before")
+    @classmethod
+    def _unset_import_dir(cls, value: object) -> object:
+        # Compose passes unset variables as "", which would otherwise mean the working directory.
+        return None if value == "" else value
+
+    @field_validator("import_dir")
+    @classmethod
+    def _absolute_import_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError("IMPORT_DIR must be an absolute path")
+        return value
+
     @cached_property
     def effective_auth_mode(self) -> Literal["github", "local"]:
         if self.auth_mode:
