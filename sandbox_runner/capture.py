@@ -28,6 +28,13 @@ class Sender:
     def send(self, message: dict[str, Any]) -> None:
         self._queue.put(("message", message))
 
+    def send_sync(self, message: dict[str, Any]) -> None:
+        """Send and wait until it is in the pipe: a long stream then never piles up in memory
+        faster than the server reads it."""
+        written = threading.Event()
+        self._queue.put(("sync", (message, written)))
+        written.wait()
+
     def stream(self, name: str, text: str) -> None:
         self._queue.put((name, text))
 
@@ -53,6 +60,12 @@ class Sender:
             if kind == "message":
                 flush()
                 write_all(self._fd, encode(item))
+                continue
+            if kind == "sync":
+                flush()
+                message, written = item
+                write_all(self._fd, encode(message))
+                written.set()
                 continue
             if parts and kind != pending_name:
                 flush()

@@ -11,6 +11,7 @@ import builtins
 import contextlib
 import inspect
 import io
+import itertools
 import json
 import linecache
 import logging
@@ -23,9 +24,12 @@ import types
 from types import FrameType, TracebackType
 from typing import Any
 
-from sandbox_runner import figures
+from sandbox_runner import figures, variables
 from sandbox_runner.capture import Sender, StreamCapture
+from sandbox_runner.checkpoints import Checkpoints
+from sandbox_runner.variables import VariableError
 
+_MISSING = object()
 TEXT_LIMIT = 10_000
 HTML_LIMIT = 200_000
 _EXECUTOR_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -64,7 +68,14 @@ class Interrupts:
 
 
 class Kernel:
-    def __init__(self, command_fd: int, message_fd: int, workspace: str, limit: int) -> None:
+    def __init__(
+        self,
+        command_fd: int,
+        message_fd: int,
+        workspace: str,
+        limit: int,
+        state_dir: str | None = None,
+    ) -> None:
         self._command_fd = command_fd
         self._message_fd = message_fd
         self._commands = os.fdopen(command_fd, "rb")
@@ -81,6 +92,7 @@ class Kernel:
         # pickle (and later the checkpoints) finds user-defined classes through __main__.
         sys.modules["__main__"] = module
         self.namespace = module.__dict__
+        self._checkpoints = Checkpoints(state_dir, self.namespace)
 
     def setup(self) -> None:
         for fd in (self._command_fd, self._message_fd):
@@ -93,18 +105,39 @@ class Kernel:
         builtins.display = self._display_objects  # type: ignore[attr-defined]
         figures.install(self._figures)
 
-    def serve(self) -> None:
-        self._sender.send({"type": "ready", "pid": os.getpid()})
+    def serve(self, skip: set[str]) -> None:
+        # Restored before "ready", so that no cell can run on a half-restored namespace. Each
+        # "restoring" message is in the pipe before its name is loaded: if loading it kills the
+        # kernel, the server knows which name to skip next time.
+        restore = self._checkpoints.restore(
+            skip, lambda name: self._sender.send_sync({"type": "restoring", "name": name})
+        )
+        self._sender.send(
+            {
+                "type": "ready",
+                "pid": os.getpid(),
+                "checkpoints": self._checkpoints.enabled,
+                **restore,
+                "variables": list(self._checkpoints.infos.values()),
+            }
+        )
         while True:
             line = self._commands.readline()
             if not line:
                 os._exit(0)  # the server is gone; user threads must not keep us alive
             command = json.loads(line)
+            op = command.get("op", "execute")
             try:
-                self.run_cell(command["code"], command["count"], command["started_at"])
+                if op == "execute":
+                    self.run_cell(command["code"], command["count"], command["started_at"])
+                else:
+                    self.answer(op, command)
             except BaseException:
-                log.exception("internal error while running cell %s", command["count"])
-                self._sender.send({"type": "done", "status": "error"})
+                log.exception("internal error in %s", op)
+                if op == "execute":
+                    self._sender.send({"type": "done", "status": "error"})
+                else:
+                    self._sender.send({"type": "reply", "status": 500, "detail": "internal error"})
             if self._forked:
                 os._exit(0)  # a fork of the kernel made in user code must not read commands
 
@@ -132,18 +165,74 @@ class Kernel:
         except BaseException as e:
             status = "error"
             self._report(e)
+        # A fork made by the cell must never write checkpoints beside its parent.
+        saved = self._checkpoint() if status != "interrupted" and not self._forked else {}
         self._sender.send(
             {
                 "type": "done",
                 "status": status,
                 "stdout_truncated": self._stdout.end(),
                 "stderr_truncated": self._stderr.end(),
+                **saved,
             }
         )
+
+    def _checkpoint(self) -> dict[str, Any]:
+        try:
+            return self._checkpoints.commit()
+        except Exception as e:  # the state folder failed (gone, read-only): never fail the cell
+            log.exception("checkpoint failed")
+            return {"not_persisted": {"*": f"the checkpoint failed: {e}"}}
+
+    def answer(self, op: str, command: dict[str, Any]) -> None:
+        """A request from a variable route; one "reply" message (after "chunk"s for a stream)."""
+        signal.signal(signal.SIGINT, self._interrupts.handler)
+        try:
+            self._interrupts.arm(command["started_at"])
+            if op == "variable":
+                value = self._lookup(command["name"])
+                result = variables.value(
+                    command["name"], value, command["offset"], command["limit"]
+                )
+            elif op == "csv":
+                chunks = variables.csv_chunks(self._lookup(command["name"]))
+                first = next(chunks)  # errors before the server has sent its status line
+                self._sender.send({"type": "stream"})
+                for text in itertools.chain([first], chunks):
+                    self._sender.send_sync({"type": "chunk", "text": text})
+                result = {}
+            elif op == "load_csv":
+                from sandbox_runner import csv_loader  # needs pandas: only when asked
+
+                frame = csv_loader.read(command["file"])
+                saved = self._checkpoints.bind(command["variable"], frame)
+                result = csv_loader.summary(command["variable"], command["path"], frame) | {
+                    "saved": saved
+                }
+            else:
+                raise VariableError(400, f"unknown request {op!r}")
+        except VariableError as e:
+            self._sender.send({"type": "reply", "status": e.status, "detail": e.detail})
+        except KeyboardInterrupt:
+            self._sender.send({"type": "reply", "status": 503, "detail": "the request timed out"})
+        except Exception as e:
+            detail = f"{type(e).__name__}: {_safe_str(e)}"
+            self._sender.send({"type": "reply", "status": 500, "detail": detail})
+        else:
+            self._sender.send({"type": "reply", "status": 200, "result": result})
+        finally:
+            self._interrupts.disarm()
+
+    def _lookup(self, name: str) -> Any:
+        value = self.namespace.get(name, _MISSING) if not name.startswith("_") else _MISSING
+        if value is _MISSING or isinstance(value, types.ModuleType):
+            raise VariableError(404, f"variable '{name}' not found")
+        return value
 
     def _run_code(self, code: str, filename: str) -> None:
         linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
         tree = ast.parse(code, filename, "exec")
+        self._checkpoints.before_cell(tree, code, filename)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
@@ -234,14 +323,18 @@ def main() -> None:
     parser.add_argument("--message-fd", type=int, required=True)
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--output-limit", type=int, required=True)
+    parser.add_argument("--state-dir")
+    parser.add_argument("--skip", action="append", default=[], help="a name not to restore")
     args = parser.parse_args()
     handler = logging.StreamHandler(sys.__stderr__)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.propagate = False
-    kernel = Kernel(args.command_fd, args.message_fd, args.workspace, args.output_limit)
+    kernel = Kernel(
+        args.command_fd, args.message_fd, args.workspace, args.output_limit, args.state_dir
+    )
     kernel.setup()
-    kernel.serve()
+    kernel.serve(set(args.skip))
 
 
 if __name__ == "__main__":

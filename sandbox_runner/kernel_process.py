@@ -29,10 +29,25 @@ class KernelGone(Exception):
     """The kernel exited, closed its pipe or sent something unreadable."""
 
 
+class RestoreFailed(KernelGone):
+    """The kernel died or hung while restoring one saved name."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{reason} while restoring '{name}'")
+        self.name = name
+        self.reason = reason
+
+
 class KernelProcess:
     def __init__(self, process: subprocess.Popen[bytes], command_fd: int, message_fd: int) -> None:
         self.process = process
         self.execution_count = 0
+        # From the "ready" message: whether it checkpoints, what it restored, its variables.
+        self.checkpoints = False
+        self.restored: list[str] = []
+        self.restore_errors: dict[str, str] = {}
+        self.variables: list[dict[str, Any]] = []
+        self.kill_reason: str | None = None
         self._closed = False
         self._command_fd = command_fd
         self._reader = LineReader(message_fd)
@@ -49,7 +64,13 @@ class KernelProcess:
         return self.process.pid
 
     @classmethod
-    def spawn(cls, workspace: str, output_limit: int) -> "KernelProcess":
+    def spawn(
+        cls,
+        workspace: str,
+        output_limit: int,
+        state_dir: str | None = None,
+        skip: tuple[str, ...] = (),
+    ) -> "KernelProcess":
         command_read, command_write = os.pipe()
         message_read, message_write = os.pipe()
         try:
@@ -65,6 +86,8 @@ class KernelProcess:
                     f"--message-fd={message_write}",
                     f"--workspace={workspace}",
                     f"--output-limit={output_limit}",
+                    *([f"--state-dir={state_dir}"] if state_dir else []),
+                    *(f"--skip={name}" for name in skip),
                 ],
                 pass_fds=(command_read, message_write),
                 cwd=workspace,
@@ -84,19 +107,37 @@ class KernelProcess:
         os.set_blocking(message_read, False)
         kernel = cls(process, command_write, message_read)
         try:
-            kernel._await_ready(time.monotonic() + READY_TIMEOUT_S)
+            kernel._await_ready()
         except BaseException:
             kernel.close()
             raise
         return kernel
 
-    def _await_ready(self, deadline: float) -> None:
+    def _await_ready(self) -> None:
+        """Wait for "ready"; each saved name being restored gets READY_TIMEOUT_S of its own."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        restoring: str | None = None
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if restoring is not None:
+                    raise RestoreFailed(restoring, f"it took over {READY_TIMEOUT_S:g} s")
                 raise KernelGone(f"the Python kernel did not start within {READY_TIMEOUT_S:g} s")
-            for message in self.read(remaining):
-                if message.get("type") == "ready":
+            try:
+                messages = self.read(remaining)
+            except KernelGone as e:
+                if restoring is not None:
+                    raise RestoreFailed(restoring, str(e)) from e
+                raise
+            for message in messages:
+                if message.get("type") == "restoring":
+                    restoring = str(message.get("name"))
+                    deadline = time.monotonic() + READY_TIMEOUT_S
+                elif message.get("type") == "ready":
+                    self.checkpoints = bool(message.get("checkpoints"))
+                    self.restored = list(message.get("restored") or [])
+                    self.restore_errors = dict(message.get("restore_errors") or {})
+                    self.variables = list(message.get("variables") or [])
                     return
 
     def alive(self) -> bool:
@@ -130,11 +171,18 @@ class KernelProcess:
             self.process.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             return "the Python kernel closed its pipe but did not exit"
-        return describe_exit(self.process.returncode)
+        return self.kill_reason or describe_exit(self.process.returncode)
 
     def interrupt(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.process.pid, signal.SIGINT)
+
+    def kill(self, reason: str) -> None:
+        """Kill it from another thread; the thread reading its pipe then gets `reason`. The pipes
+        stay open until close(): closing them under a reading thread could hand it a reused fd."""
+        self.kill_reason = reason
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def close(self) -> None:
         """Kill the kernel and everything in its process group; release the pipes. Idempotent."""

@@ -6,26 +6,41 @@ and a short cell should cost a few milliseconds end to end.
 
 import contextlib
 import json
+import keyword
 import logging
 import os
 import socket
 import socketserver
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import ValidationError
 
 from sandbox_runner.supervisor import Supervisor
-from shared.errors import AppError
-from shared.protocol import EndEvent, ErrorEvent, ExecuteRequest, InterruptResult
+from shared.errors import AppError, InvalidPath, NotFound
+from shared.ids import workspace_parts
+from shared.protocol import (
+    EndEvent,
+    ErrorEvent,
+    ExecuteRequest,
+    InterruptResult,
+    LoadCsvRequest,
+    LoadCsvResult,
+    ResetResult,
+    VariableValue,
+)
 
 SOCKET_MODE = 0o660
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # A client that stops reading a stream for this long is treated as gone; the cell runs on.
 SEND_TIMEOUT_S = 30.0
+MAX_PAGE = 1000
+VARIABLE_PREFIX = "/variables/"
+READ_BUSY = "a cell is running; variables can be read when it finishes"
+LOAD_BUSY = "a cell is running; load the file when it finishes"
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +68,17 @@ class ExecutorHandler(BaseHTTPRequestHandler):
     server: ExecutorServer
 
     def do_GET(self) -> None:
-        self._dispatch({"/health": self._health}, other={"/execute", "/interrupt"})
+        routes = {"/health": self._health, "/variables": self._variables}
+        self._dispatch(routes, other={"/execute", "/interrupt", "/reset", "/load_csv"})
 
     def do_POST(self) -> None:
-        routes = {"/execute": self._execute, "/interrupt": self._interrupt}
-        self._dispatch(routes, other={"/health"})
+        routes = {
+            "/execute": self._execute,
+            "/interrupt": self._interrupt,
+            "/reset": self._reset,
+            "/load_csv": self._load_csv,
+        }
+        self._dispatch(routes, other={"/health", "/variables"})
 
     def _dispatch(self, routes: dict[str, Callable[[bytes], None]], other: set[str]) -> None:
         body = self._read_body()
@@ -65,6 +86,9 @@ class ExecutorHandler(BaseHTTPRequestHandler):
             return
         path = urlsplit(self.path).path
         route = routes.get(path)
+        if path.startswith(VARIABLE_PREFIX):
+            route = self._variable if self.command == "GET" else None
+            other = {path}
         try:
             if route is None:
                 status = 405 if path in other else 404
@@ -81,6 +105,82 @@ class ExecutorHandler(BaseHTTPRequestHandler):
 
     def _health(self, body: bytes) -> None:
         self._send_json(200, self.server.supervisor.health().model_dump())
+
+    def _variables(self, body: bytes) -> None:
+        """The variable list as of the last finished cell; answers while a cell runs."""
+        self._send_json(200, self.server.supervisor.variables().model_dump())
+
+    def _variable(self, body: bytes) -> None:
+        """One variable's value, a page of it, or (format=csv) a whole frame as CSV."""
+        url = urlsplit(self.path)
+        name = unquote(url.path[len(VARIABLE_PREFIX) :])
+        query = parse_qs(url.query)
+        offset = _int_param(query, "offset", 0, minimum=0)
+        limit = min(_int_param(query, "limit", 100, minimum=1), MAX_PAGE)
+        format = query.get("format", ["json"])[-1]
+        if format not in ("json", "csv"):
+            raise _Unprocessable("format must be json or csv")
+        if not name.isidentifier():
+            raise NotFound(f"variable '{name}' not found")
+        supervisor = self.server.supervisor
+        with supervisor.claim(busy=READ_BUSY):
+            if format == "csv":
+                self._stream_csv(supervisor.request("csv", name=name))
+                return
+            reply = _last(supervisor.request("variable", name=name, offset=offset, limit=limit))
+            result = VariableValue.model_validate(_result(reply))
+            self._send_json(200, result.model_dump())
+
+    def _stream_csv(self, messages: Iterator[dict[str, Any]]) -> None:
+        stream: _ChunkedStream | None = None
+        try:
+            for message in messages:  # drained to the reply even when the client has gone
+                kind = message["type"]
+                if kind == "stream":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/csv; charset=utf-8")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    stream = _ChunkedStream(self.connection)
+                elif kind == "chunk" and stream is not None:
+                    stream.send(str(message.get("text", "")).encode("utf-8", "replace"))
+                elif kind == "reply" and stream is None:
+                    _result(message)
+                elif kind == "reply" and message.get("status") == 200:
+                    stream.finish()
+                elif kind == "reply":
+                    log.warning("CSV stream failed: %s", message.get("detail"))
+                    self.close_connection = True  # no final chunk: the client sees it cut short
+        except AppError:
+            if stream is None:
+                raise
+            self.close_connection = True
+        finally:
+            if stream is not None:
+                stream.close()
+                self.close_connection |= stream.gone
+
+    def _reset(self, body: bytes) -> None:
+        """Kill the kernel, delete all variables and workspace files, start a fresh kernel."""
+        self.server.supervisor.reset()
+        self._send_json(200, ResetResult().model_dump())
+
+    def _load_csv(self, body: bytes) -> None:
+        """Load a workspace CSV file into a DataFrame variable and checkpoint it."""
+        request = LoadCsvRequest.model_validate_json(body)
+        name = request.variable
+        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+            raise _Unprocessable(
+                f"'{name}' cannot be a variable name: use letters, digits and underscores, not "
+                "starting with a digit or an underscore, and not a Python keyword"
+            )
+        supervisor = self.server.supervisor
+        file = _workspace_file(supervisor.workspace, request.path)
+        with supervisor.claim(busy=LOAD_BUSY):
+            reply = _last(
+                supervisor.request("load_csv", file=file, path=request.path, variable=name)
+            )
+        self._send_json(200, LoadCsvResult.model_validate(_result(reply)).model_dump())
 
     def _interrupt(self, body: bytes) -> None:
         interrupted = self.server.supervisor.interrupt()
@@ -165,8 +265,65 @@ class _ChunkedStream:
             log.info("client went away during a cell (%s); the cell runs to its end", e)
             self.gone = True
 
+    def finish(self) -> None:
+        """The last, empty chunk: the body is complete."""
+        if not self.gone:
+            try:
+                self._connection.sendall(b"0\r\n\r\n")
+            except OSError:
+                self.gone = True
+
     def close(self) -> None:
         self._connection.settimeout(None)
+
+
+class _Unprocessable(AppError):
+    status = 422
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int, minimum: int) -> int:
+    raw = query.get(name, [str(default)])[-1]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _Unprocessable(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise _Unprocessable(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _last(messages: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """The final reply of a request, the iterator drained."""
+    last: dict[str, Any] = {}
+    for message in messages:
+        last = message
+    return last
+
+
+def _result(reply: dict[str, Any]) -> dict[str, Any]:
+    """The result of a kernel reply, or the AppError its status and detail stand for."""
+    status = reply.get("status")
+    if status == 200 and isinstance(reply.get("result"), dict):
+        return reply["result"]
+    error = AppError(str(reply.get("detail") or "the kernel gave no answer"))
+    error.status = status if isinstance(status, int) and 400 <= status < 600 else 500
+    raise error
+
+
+def _workspace_file(root: str, path: str) -> str:
+    """The absolute path of a regular file in the workspace, reached without any symlink."""
+    current = root
+    for part in workspace_parts(path):
+        current = os.path.join(current, part)
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            raise NotFound(f"'{path}' does not exist in the workspace") from None
+        if stat.S_ISLNK(mode):
+            raise InvalidPath(f"'{path}' goes through a symbolic link, which is not allowed")
+    if not stat.S_ISREG(mode):
+        raise InvalidPath(f"'{path}' is not a regular file")
+    return current
 
 
 def _remove_stale_socket(path: str) -> None:

@@ -1,7 +1,8 @@
 """Runs cells on the kernel: one at a time, with the time limit, interrupts and restarts.
 
-The server thread that holds `claim()` drives a cell and turns the kernel's messages into protocol
-events; other threads only read state (`health`) or send a signal (`interrupt`).
+The server thread that holds `claim()` drives a cell (or a variable request) and turns the kernel's
+messages into protocol events; other threads only read state (`health`, `variables`) or send a
+signal (`interrupt`, and `reset`'s kill).
 """
 
 import logging
@@ -12,31 +13,36 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import ValidationError
-
 from sandbox_runner import workspace
+from sandbox_runner.cell_run import INTERRUPT_GRACE_S, CellRun, Checkpoint
 from sandbox_runner.config import Config
-from sandbox_runner.kernel_process import KernelGone, KernelProcess
-from shared.errors import Conflict
+from sandbox_runner.kernel_process import KernelGone, KernelProcess, RestoreFailed
+from shared.errors import AppError, Conflict, ServiceUnavailable
 from shared.protocol import (
-    EVENT_ADAPTER,
     EndEvent,
     ErrorEvent,
     Event,
-    ExecStatus,
     ExecuteRequest,
     Health,
     KernelInfo,
     StreamEvent,
+    VariableInfo,
+    VariableList,
 )
 
-# How long an interrupted cell gets to stop before its kernel is killed: enough for Python to
-# unwind, not so long that a swallowed KeyboardInterrupt holds the chat much past its limit.
-INTERRUPT_GRACE_S = 2.0
-_OUTPUT_TYPES = ("stdout", "stderr", "display", "error")
-_KERNEL_STATUSES = ("ok", "error", "interrupted")
+# A variable request that has not answered (or sent a chunk) for this long is interrupted.
+REQUEST_TIMEOUT_S = 60.0
+# Saved names skipped at most per kernel start, each because restoring it killed the kernel.
+MAX_RESTORE_SKIPS = 5
+RESET_WAIT_S = 10.0
+CELL_BUSY = "a cell is already running in this sandbox; wait for it or interrupt it"
+_SESSION_RESET = "the session was reset"
 
 log = logging.getLogger(__name__)
+
+
+class KernelStartFailed(Exception):
+    pass
 
 
 class Supervisor:
@@ -48,14 +54,34 @@ class Supervisor:
         self._claim = threading.Lock()
         # Guards replacing the kernel against a concurrent interrupt() signalling a dead one.
         self._kernel_lock = threading.Lock()
+        # What the next EndEvent says about a kernel started outside a cell (first start with a
+        # saved state, a replacement during a variable request).
+        self._pending_info: KernelInfo | None = None
+        # The variable list as of the last finished cell; GET /variables answers from it even
+        # while a cell runs. Replaced, never mutated, so readers need no lock.
+        self._variables: dict[str, VariableInfo] = {}
+        self._resetting = False
+        self._state_dir: str | None = None
 
     def start(self) -> None:
         os.makedirs(self._config.workspace, exist_ok=True)
         try:
-            self._start_kernel()
+            os.makedirs(self._config.state_dir, exist_ok=True)
+            self._state_dir = self._config.state_dir
+        except OSError as e:
+            log.error("no state folder (%s): variables will not survive a kernel restart", e)
+        try:
+            kernel = self._start_kernel()
         except (KernelGone, OSError) as e:
             log.exception("could not start the kernel; the first execute will try again")
             self._missing_reason = f"the Python kernel could not be started ({e})"
+            return
+        if kernel.restored or kernel.restore_errors:
+            self._pending_info = _restored_info(
+                kernel,
+                "the sandbox was restarted: a new kernel restored the variables as of the last "
+                "finished cell; changes made by a cell still running at the time are lost",
+            )
 
     def close(self) -> None:
         with self._kernel_lock:
@@ -64,14 +90,21 @@ class Supervisor:
                 self._kernel = None
 
     @contextmanager
-    def claim(self) -> Iterator[None]:
-        """Hold the right to run a cell; Conflict if another one is running."""
+    def claim(self, busy: str = CELL_BUSY) -> Iterator[None]:
+        """Hold the right to use the kernel; Conflict(busy) if a cell is running."""
         if not self._claim.acquire(blocking=False):
-            raise Conflict("a cell is already running in this sandbox; wait for it or interrupt it")
+            raise Conflict(busy)
         try:
             yield
         finally:
             self._claim.release()
+
+    @property
+    def workspace(self) -> str:
+        return self._config.workspace
+
+    def variables(self) -> VariableList:
+        return VariableList(variables=sorted(self._variables.values(), key=lambda v: v.name))
 
     def health(self) -> Health:
         kernel = self._kernel
@@ -98,34 +131,35 @@ class Supervisor:
         """
         started = time.monotonic()
         timeout_s = request.timeout_s or self._config.exec_timeout_s
-        kernel_info = KernelInfo()
-        kernel = self._kernel
-        if kernel is None or not kernel.alive():
-            reason = self._missing_reason if kernel is None else f"{kernel.wait_exit()} while idle"
-            try:
-                kernel_info, kernel = self._replace_kernel(reason)
-            except (KernelGone, OSError) as e:
-                reason = self._start_failed(reason, e)
-                yield ErrorEvent(ename="KernelStartFailed", evalue=reason)
-                yield EndEvent(
-                    status="crashed",
-                    execution_count=0,
-                    duration_ms=_ms_since(started),
-                    kernel=KernelInfo(state="lost", reason=reason),
-                )
-                return
+        try:
+            kernel = self._ensure_kernel()
+        except KernelStartFailed as e:
+            yield ErrorEvent(ename="KernelStartFailed", evalue=str(e))
+            yield EndEvent(
+                status="crashed",
+                execution_count=0,
+                duration_ms=_ms_since(started),
+                kernel=KernelInfo(state="lost", reason=str(e)),
+            )
+            return
+        kernel_info, self._pending_info = self._pending_info or KernelInfo(), None
 
         before = workspace.snapshot(self._config.workspace)
         kernel.execution_count += 1
-        cell = _CellRun(kernel, timeout_s)
+        cell = CellRun(kernel, timeout_s)
         yield from cell.run(request.code, started)
         if cell.lost_reason is not None:
-            try:
-                kernel_info, _ = self._replace_kernel(cell.lost_reason)
-            except (KernelGone, OSError) as e:
-                kernel_info = KernelInfo(
-                    state="lost", reason=self._start_failed(cell.lost_reason, e)
-                )
+            if self._resetting:
+                kernel_info = KernelInfo(restarted=True, state="lost", reason=cell.lost_reason)
+            else:
+                try:
+                    kernel_info, _ = self._replace_kernel(cell.lost_reason, during_cell=True)
+                except (KernelGone, OSError) as e:
+                    kernel_info = KernelInfo(
+                        state="lost", reason=self._start_failed(cell.lost_reason, e)
+                    )
+        saved = cell.checkpoint or Checkpoint()
+        self._update_variables(saved)
         for stream in cell.truncated_without_marker():
             yield StreamEvent(type=stream, text="\n[output truncated: further output not shown]\n")
         after = workspace.snapshot(self._config.workspace)
@@ -137,7 +171,78 @@ class Supervisor:
             stdout_truncated=cell.truncated["stdout"],
             stderr_truncated=cell.truncated["stderr"],
             kernel=kernel_info,
+            variables_changed=saved.variables_changed,
+            variables_deleted=saved.variables_deleted,
+            not_persisted=saved.not_persisted,
+            checkpoint_ms=saved.checkpoint_ms,
         )
+
+    def request(self, op: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Ask the kernel about its variables: yields the "stream" and "chunk" messages of a
+        streamed answer, then the "reply". The caller holds `claim()` and drains the iterator."""
+        try:
+            kernel = self._ensure_kernel()
+        except KernelStartFailed as e:
+            raise ServiceUnavailable(str(e)) from e
+        started = time.monotonic()
+        deadline = started + REQUEST_TIMEOUT_S
+        interrupted = False
+        try:
+            kernel.send({"op": op, "started_at": started, **params})
+            while True:
+                if time.monotonic() >= deadline:
+                    if interrupted:
+                        kernel.close()
+                        raise KernelGone(f"a {op} request did not stop when interrupted")
+                    kernel.interrupt()
+                    interrupted, deadline = True, time.monotonic() + INTERRUPT_GRACE_S
+                for message in kernel.read(deadline - time.monotonic()):
+                    kind = message.get("type")
+                    if kind == "reply" and isinstance(message.get("result"), dict):
+                        saved = message["result"].pop("saved", None)
+                        if saved is not None:  # load_csv bound and checkpointed a variable
+                            self._update_variables(Checkpoint.model_validate(saved))
+                    if kind in ("stream", "chunk", "reply"):
+                        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+                        yield message
+                    if kind == "reply":
+                        return
+        except KernelGone as e:
+            if not self._resetting:
+                self._lose_kernel(str(e))
+            raise ServiceUnavailable(f"{e}; the kernel was restarted") from e
+
+    def reset(self) -> None:
+        """Kill the kernel (and any cell it runs), delete all variables and files, start fresh."""
+        with self._kernel_lock:
+            self._resetting = True
+            if self._kernel is not None:
+                self._kernel.kill(_SESSION_RESET)
+        try:
+            if not self._claim.acquire(timeout=RESET_WAIT_S):
+                raise ServiceUnavailable("the running cell did not stop; try the reset again")
+            try:
+                with self._kernel_lock:
+                    old, self._kernel = self._kernel, None
+                if old is not None:
+                    old.close()
+                self._variables, self._pending_info = {}, None
+                try:
+                    for folder in (self._state_dir, self._config.workspace):
+                        if folder is not None:
+                            workspace.clear(folder)
+                except OSError as e:
+                    raise AppError(f"the reset could not delete everything: {e}") from e
+                finally:
+                    self._missing_reason = "the Python kernel was not running"
+                    try:
+                        self._start_kernel()
+                    except (KernelGone, OSError) as e:
+                        self._start_failed("the session was reset", e)
+            finally:
+                self._claim.release()
+        finally:
+            self._resetting = False
 
     def abandon(self, reason: str) -> None:
         """Drop a kernel left in an unknown state by an executor failure; the next cell gets a
@@ -154,18 +259,66 @@ class Supervisor:
         self._missing_reason = f"{reason}, and a new kernel could not be started ({error})"
         return self._missing_reason
 
-    def _start_kernel(self) -> KernelProcess:
-        kernel = KernelProcess.spawn(self._config.workspace, self._config.output_limit)
-        log.info("kernel started (pid %d)", kernel.pid)
-        with self._kernel_lock:
-            self._kernel = kernel
+    def _ensure_kernel(self) -> KernelProcess:
+        """The live kernel, or a new one (restored) whose news goes into the next EndEvent."""
+        kernel = self._kernel
+        if kernel is not None and kernel.alive():
+            return kernel
+        reason = self._missing_reason if kernel is None else f"{kernel.wait_exit()} while idle"
+        try:
+            self._pending_info, kernel = self._replace_kernel(reason, during_cell=False)
+        except (KernelGone, OSError) as e:
+            raise KernelStartFailed(self._start_failed(reason, e)) from e
         return kernel
 
-    def _replace_kernel(self, reason: str) -> tuple[KernelInfo, KernelProcess]:
+    def _lose_kernel(self, reason: str) -> None:
+        try:
+            self._pending_info, _ = self._replace_kernel(reason, during_cell=False)
+        except (KernelGone, OSError) as e:
+            self._start_failed(reason, e)
+
+    def _start_failed(self, reason: str, error: Exception) -> str:
+        log.error("could not start a new kernel: %s", error)
+        self._missing_reason = f"{reason}, and a new kernel could not be started ({error})"
+        return self._missing_reason
+
+    def _start_kernel(self) -> KernelProcess:
+        """Spawn a kernel that restores the saved state. A saved name whose restore kills or
+        hangs the kernel (a frame bigger than memory allows now) is skipped on the next try, so
+        one bad name cannot keep the chat from ever getting a kernel again."""
+        skipped: dict[str, str] = {}
+        while True:
+            try:
+                kernel = KernelProcess.spawn(
+                    self._config.workspace, self._config.output_limit, self._state_dir, (*skipped,)
+                )
+                break
+            except RestoreFailed as e:
+                if e.name in skipped or len(skipped) >= MAX_RESTORE_SKIPS:
+                    raise
+                log.error("skipping '%s' on the next start: %s", e.name, e)
+                skipped[e.name] = f"restoring it stopped the kernel ({e.reason}), so it was skipped"
+        kernel.restore_errors.update(skipped)
+        log.info("kernel started (pid %d), %d names restored", kernel.pid, len(kernel.restored))
+        with self._kernel_lock:
+            self._kernel = kernel
+        self._variables = {}
+        self._update_variables(Checkpoint(variables=kernel.variables))
+        return kernel
+
+    def _update_variables(self, saved: Checkpoint) -> None:
+        if saved.variables or saved.variables_unlisted:
+            listed = dict(self._variables)
+            listed.update((v.name, v) for v in saved.variables)
+            for name in saved.variables_unlisted:
+                listed.pop(name, None)
+            self._variables = listed
+
+    def _replace_kernel(self, reason: str, during_cell: bool) -> tuple[KernelInfo, KernelProcess]:
         """Kill what is left of the kernel and start a fresh one.
 
-        The one place that decides what happened to the variables: the checkpoint restore will
-        turn "lost" into "restored" here.
+        The one place that decides what happened to the variables: restored from the last
+        checkpoint, or lost when there is no state folder.
         """
         log.warning("replacing the kernel: %s", reason)
         with self._kernel_lock:
@@ -173,98 +326,32 @@ class Supervisor:
         if old is not None:
             old.close()
         kernel = self._start_kernel()
-        info = KernelInfo(
-            restarted=True,
-            state="lost",
-            reason=f"{reason}; the kernel was restarted and its variables were lost",
-        )
-        return info, kernel
-
-
-class _CellRun:
-    """One cell on one kernel: forwards its events and works out how it ended."""
-
-    def __init__(self, kernel: KernelProcess, timeout_s: float) -> None:
-        self.kernel = kernel
-        self.timeout_s = timeout_s
-        self.status: ExecStatus = "ok"
-        self.truncated = {"stdout": False, "stderr": False}
-        self.lost_reason: str | None = None
-        self._done = False
-        self._timed_out = False
-
-    def run(self, code: str, started: float) -> Iterator[Event]:
-        count = self.kernel.execution_count
-        deadline = started + self.timeout_s
-        try:
-            self.kernel.send({"code": code, "count": count, "started_at": started})
-            while not self._done:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    if self._timed_out:
-                        yield self._kill_after_timeout()
-                        return
-                    self._timed_out = True
-                    log.info("cell %d passed its %g s limit; interrupting", count, self.timeout_s)
-                    self.kernel.interrupt()
-                    deadline = time.monotonic() + INTERRUPT_GRACE_S
-                    continue
-                for message in self.kernel.read(remaining):
-                    event = self._handle(message)
-                    if event is not None:
-                        yield event
-        except KernelGone as e:
-            log.warning("kernel (pid %d) lost during cell %d: %s", self.kernel.pid, count, e)
-            self.status = "crashed"
-            self.lost_reason = str(e)
-            yield ErrorEvent(ename="KernelDied", evalue=f"{e} while running this cell")
-
-    def _handle(self, message: dict[str, Any]) -> Event | None:
-        kind = message.get("type")
-        if kind == "done":
-            status = message.get("status")
-            if status not in _KERNEL_STATUSES:
-                raise KernelGone(f"the Python kernel reported an unknown status {status!r}")
-            self._done = True
-            self.status = "timeout" if self._timed_out else status
-            for stream in self.truncated:
-                self.truncated[stream] |= bool(message.get(f"{stream}_truncated"))
-            return None
-        if kind == "truncating":
-            self.truncated[message.get("stream", "stdout")] = True
-            return None
-        if kind not in _OUTPUT_TYPES:
-            return None
-        try:
-            event = EVENT_ADAPTER.validate_python(message)
-        except ValidationError as e:
-            raise KernelGone(f"the Python kernel sent an invalid {kind} event ({e})") from e
-        if self._timed_out and isinstance(event, ErrorEvent) and event.ename == "KeyboardInterrupt":
-            return ErrorEvent(
-                ename="TimeoutError",
-                evalue=f"the cell ran longer than {self.timeout_s:g} s and was interrupted",
-                traceback=event.traceback,
+        if not kernel.checkpoints:
+            info = KernelInfo(
+                restarted=True,
+                state="lost",
+                reason=f"{reason}; the kernel was restarted and its variables were lost",
             )
-        return event
-
-    def _kill_after_timeout(self) -> ErrorEvent:
-        log.warning("cell ignored the interrupt; killing kernel (pid %d)", self.kernel.pid)
-        self.kernel.close()
-        self.status = "timeout"
-        self.lost_reason = f"the cell timed out after {self.timeout_s:g} s"
-        return ErrorEvent(
-            ename="TimeoutError",
-            evalue=(
-                f"the cell ran longer than {self.timeout_s:g} s and did not stop when interrupted,"
-                " so the kernel was restarted and its variables were lost"
-            ),
+            return info, kernel
+        text = (
+            f"{reason}; the kernel was restarted and the variables as of the last finished cell"
+            " were restored"
         )
+        if during_cell:
+            text += ": changes made by the cell that was running are lost"
+        return _restored_info(kernel, text), kernel
 
-    def truncated_without_marker(self) -> list[str]:
-        """Streams that were cut off in a kernel that died before it could say so itself."""
-        if self._done:
-            return []
-        return [stream for stream, cut in self.truncated.items() if cut]
+
+def _restored_info(kernel: KernelProcess, reason: str) -> KernelInfo:
+    if kernel.restore_errors:
+        reason += f" ({len(kernel.restore_errors)} could not be restored: see restore_errors)"
+    return KernelInfo(
+        restarted=True,
+        state="restored",
+        reason=reason,
+        restored=kernel.restored,
+        restore_errors=kernel.restore_errors,
+    )
 
 
 def _ms_since(started: float) -> float:

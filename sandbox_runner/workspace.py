@@ -6,6 +6,7 @@ code cannot break it by changing directory or patching `os`.
 
 import logging
 import os
+import shutil
 import stat
 from dataclasses import dataclass
 
@@ -85,3 +86,14 @@ def changes(before: Snapshot, after: Snapshot) -> list[FileChange]:
 
 def _key(path: str) -> Key:
     return tuple(path.split("/"))
+
+
+def clear(root: str) -> None:
+    """Delete everything inside root (not root itself: it is a mount point). Symlinks are removed,
+    never followed."""
+    with os.scandir(root) as entries:
+        for entry in list(entries):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)

@@ -77,6 +77,8 @@ class EndEvent(BaseModel):
     variables_changed: list[str] = []
     variables_deleted: list[str] = []
     not_persisted: dict[str, str] = {}
+    # Time the kernel spent checkpointing after this cell (change detection, pickling, writes).
+    checkpoint_ms: float = 0
 
 
 Event = Annotated[StreamEvent | DisplayEvent | ErrorEvent | EndEvent, Field(discriminator="type")]

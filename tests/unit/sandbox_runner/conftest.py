@@ -63,19 +63,27 @@ class Executor:
     def __init__(self, base: Path, extra_env: dict[str, str], make_workspace: bool = True) -> None:
         self.socket_path = base / "ex.sock"
         self.workspace = base / "ws"
+        self.state = base / "state"
         if make_workspace:
             self.workspace.mkdir()
         self.log_path = base / "executor.log"
-        env = {
+        self._env = {
             **os.environ,
             "EXECUTOR_SOCKET": str(self.socket_path),
             "EXECUTOR_WORKSPACE": str(self.workspace),
+            "EXECUTOR_STATE": str(self.state),
             "PYTHONPATH": str(ROOT),
             **extra_env,
         }
+        self._launch()
+
+    def _launch(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-P", "-m", "sandbox_runner"], env=env, stdout=log, stderr=log
+                [sys.executable, "-P", "-m", "sandbox_runner"],
+                env=self._env,
+                stdout=log,
+                stderr=log,
             )
         self.client = self.new_client()
         self._wait_until_up()
@@ -108,6 +116,25 @@ class Executor:
             assert response.status_code == 200, response.read()
             assert response.headers["content-type"] == "application/x-ndjson"
             yield (line for line in response.iter_lines() if line)
+
+    def value(self, code: str) -> str:
+        """The text/plain of the value displayed by one cell that must succeed."""
+        cell = self.run(code)
+        assert cell.end.status == "ok", cell.events
+        return cell.displays[-1].data["text/plain"]
+
+    def kill_kernel(self) -> None:
+        """SIGKILL the kernel while idle, as the OOM killer would, and wait until it is gone."""
+        pid = self.health()["kernel_pid"]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while self.health()["kernel_pid"] == pid and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def restart(self) -> None:
+        """Stop the executor and start it again on the same folders, like a container restart."""
+        self.stop()
+        self._launch()
 
     def health(self) -> dict[str, Any]:
         response = self.client.get("/health")

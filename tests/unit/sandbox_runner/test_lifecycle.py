@@ -26,7 +26,7 @@ def test_timeout_interrupts_a_busy_loop_and_keeps_the_variables(executor: Execut
 def test_cell_that_swallows_interrupts_is_killed_and_the_kernel_restarted(
     executor: Executor,
 ) -> None:
-    executor.run("lost = 1")
+    executor.run("kept = 1")
     old_pid = executor.health()["kernel_pid"]
     code = """
 import time
@@ -40,12 +40,13 @@ while True:
     cell = executor.run(code, timeout_s=1)
     assert time.monotonic() - started < 5
     assert cell.end.status == "timeout"
-    assert cell.end.kernel.restarted and cell.end.kernel.state == "lost"
+    assert cell.end.kernel.restarted and cell.end.kernel.state == "restored"
+    assert cell.end.kernel.restored == ["kept"]
     assert "timed out after 1 s" in cell.end.kernel.reason
-    assert "variables were lost" in cell.end.kernel.reason
+    assert "changes made by the cell that was running are lost" in cell.end.kernel.reason
     assert executor.health()["kernel_pid"] not in (None, old_pid)
-    after = executor.run("lost")
-    assert after.errors[0].ename == "NameError"
+    after = executor.run("kept")
+    assert after.displays[0].data["text/plain"] == "1"
     assert after.end.execution_count == 1
     assert executor.run("1 + 1").displays[0].data["text/plain"] == "2"
 
@@ -57,7 +58,7 @@ def test_os_exit_is_reported_as_a_crash_and_the_next_cell_works(executor: Execut
     assert cell.end.status == "crashed"
     assert cell.errors[0].ename == "KernelDied"
     assert "exited with code 1" in cell.errors[0].evalue
-    assert cell.end.kernel.restarted and cell.end.kernel.state == "lost"
+    assert cell.end.kernel.restarted and cell.end.kernel.state == "restored"
     assert executor.run("2 * 21").displays[0].data["text/plain"] == "42"
 
 
@@ -65,7 +66,7 @@ def test_segfault_is_reported_as_a_crash_and_the_next_cell_works(executor: Execu
     cell = executor.run("import ctypes\nctypes.string_at(0)")
     assert cell.end.status == "crashed"
     assert "SIGSEGV" in cell.errors[0].evalue and "segmentation fault" in cell.errors[0].evalue
-    assert cell.end.kernel.state == "lost"
+    assert cell.end.kernel.state == "restored"
     assert executor.run("'alive'").displays[0].data["text/plain"] == "'alive'"
 
 
@@ -82,8 +83,10 @@ def test_kernel_that_died_while_idle_is_replaced_by_the_next_execute(executor: E
     cell = executor.run("'works'")
     assert cell.end.status == "ok"
     assert cell.displays[0].data["text/plain"] == "'works'"
-    assert cell.end.kernel.restarted and cell.end.kernel.state == "lost"
+    assert cell.end.kernel.restarted and cell.end.kernel.state == "restored"
+    assert cell.end.kernel.restored == ["x"]
     assert "while idle" in cell.end.kernel.reason
+    assert "cell that was running" not in cell.end.kernel.reason
 
 
 def test_fork_in_user_code_does_not_disturb_the_kernel(executor: Executor) -> None:
@@ -238,7 +241,7 @@ time.sleep(0.5)
     cell = executor.run(code)
     assert cell.end.status == "crashed"
     assert "unreadable message" in cell.errors[0].evalue
-    assert cell.end.kernel.state == "lost"
+    assert cell.end.kernel.state == "restored"
     assert executor.run("'fine'").end.status == "ok"
 
 
