@@ -1,29 +1,41 @@
-"""Who is calling: the `github_session` cookie or an `Authorization: Bearer` token.
+"""Who is calling, and who may sign in.
 
-AUTH_MODE=local has one user whose token is LOCAL_AUTH_TOKEN (random when unset). GitHub sign-in
-plugs into `authenticate` later: the cookie will then name a server-side session in Redis.
+A caller shows one credential: the `github_session` cookie, or `Authorization: Bearer` with either
+a personal API token (`ads_...`) or the cookie's value (which the sign-in callback returns as
+JSON, for curl). AUTH_MODE=local has one user, "local", whose credential is LOCAL_AUTH_TOKEN
+(random when unset); AUTH_MODE=github names a server-side session made by GitHub sign-in.
 """
 
 import hmac
+import logging
 import secrets
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
 
 from fastapi import Request
-from pydantic import BaseModel
+from redis.asyncio import Redis
 
+from gateway.github import GitHub
 from gateway.settings import Settings
-from shared.errors import Unauthorized
+from gateway.tokens import TOKEN_PREFIX, TokenStore
+from gateway.user_sessions import SessionStore
+from gateway.users import User, UserStore, github_user_id
+from shared.errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
 
 COOKIE_NAME = "github_session"
 LOCAL_USER_ID = "local"
-
-
-class User(BaseModel):
-    id: str
-    login: str
-    name: str | None = None
-
-
 LOCAL_USER = User(id=LOCAL_USER_ID, login="local", name="Local user")
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: User
+    # How the caller proved who it is: a sign-in session, a personal API token, or local mode's
+    # token. Tokens may not mint tokens, so a leaked one cannot outlive its own revocation.
+    via: Literal["session", "token", "local"]
 
 
 def local_token(settings: Settings) -> str:
@@ -31,21 +43,178 @@ def local_token(settings: Settings) -> str:
     return settings.local_auth_token or secrets.token_urlsafe(32)
 
 
+def log_sign_in(settings: Settings, token: str) -> None:
+    """Tell the operator at start-up how users sign in."""
+    base = settings.base_url
+    if settings.effective_auth_mode == "local":
+        log.info("local sign-in: %s/login/local?token=%s", base, token)
+        return
+    log.info(
+        "GitHub sign-in: %s/login/github (OAuth app callback: %s/auth/github/callback)", base, base
+    )
+    if not settings.public_url:
+        log.warning("PUBLIC_URL is unset: GitHub sends browsers back to %s", base)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
 def credential(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(COOKIE_NAME) or None
+    """The caller's credential; a Bearer header wins over the cookie."""
+    return _bearer(request) or request.cookies.get(COOKIE_NAME) or None
 
 
-def authenticate(request: Request, token: str) -> User:
-    given = credential(request)
-    if given is None:
-        raise Unauthorized(
-            "not signed in: send the github_session cookie or an Authorization: Bearer token "
-            "(the login URL is printed when the gateway starts)"
+def safe_next(value: str | None) -> str | None:
+    """`value` when it is a path on this server, else None, so that sign-in's `next` can never
+    send a browser to another site."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return None
+    # Browsers read "\" as "/" and drop tabs and newlines, so "/\evil.com" and "/\t/evil.com"
+    # would both be taken as "//evil.com", a link to another host.
+    if "\\" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
+
+
+class SignInPolicy:
+    """ALLOWED_GITHUB_USERS (logins, or numeric ids that survive a rename) and
+    ALLOWED_GITHUB_ORGS; both empty means any GitHub user."""
+
+    def __init__(self, settings: Settings) -> None:
+        entries = settings.allowed_github_user_entries
+        self._ids = {entry for entry in entries if entry.isdigit()}
+        self._logins = {entry.lower() for entry in entries if not entry.isdigit()}
+        self.orgs = settings.allowed_github_org_list
+
+    def admits(self, user: User) -> bool:
+        if not (self._ids or self._logins or self.orgs):
+            return True
+        if user.id.removeprefix("gh:") in self._ids or user.login.lower() in self._logins:
+            return True
+        allowed_orgs = {org.lower() for org in self.orgs}
+        return any(org.lower() in allowed_orgs for org in user.orgs)
+
+    def refusal(self, user: User) -> str:
+        how = "add your login to ALLOWED_GITHUB_USERS"
+        if self.orgs:
+            how += f" or make you a member of {' or '.join(self.orgs)}"
+        return f"the GitHub user '{user.login}' may not use this server; ask its operator to {how}"
+
+
+class Authenticator:
+    def __init__(
+        self,
+        settings: Settings,
+        users: UserStore,
+        tokens: TokenStore,
+        sessions: SessionStore | None,
+        github: GitHub | None,
+        local_token: str,
+    ) -> None:
+        self._local = settings.effective_auth_mode == "local"
+        self._users = users
+        self._sessions = sessions
+        self._local_token = local_token
+        self.tokens = tokens
+        self.github = github
+        self.policy = SignInPolicy(settings)
+
+    @classmethod
+    def create(cls, settings: Settings, redis: Redis, local_token: str) -> "Authenticator":
+        """Local mode: the local token and API tokens. GitHub mode: sign-in sessions too."""
+        sessions = github = None
+        if settings.effective_auth_mode == "github":
+            sessions = SessionStore(
+                redis,
+                settings.session_secret or "",
+                settings.session_idle_timeout_s,
+                settings.session_max_age_s,
+            )
+            # read:org only when membership must be checked: no more access than needed.
+            scope = "read:org" if settings.allowed_github_org_list else None
+            github = GitHub(settings, redis, scope)
+        return cls(settings, UserStore(redis), TokenStore(redis), sessions, github, local_token)
+
+    async def identify(self, request: Request) -> Identity:
+        given = credential(request)
+        if given is None:
+            how = (
+                "open the login URL printed when the gateway started"
+                if self._local
+                else "sign in at /login/github in a browser"
+            )
+            raise Unauthorized(
+                "not signed in: send the github_session cookie or an Authorization: Bearer token "
+                f"({how})"
+            )
+        identity = await self._resolve(given)
+        if identity is None:
+            raise Unauthorized(
+                "the session or token is not valid (expired, revoked or signed out); sign in again"
+            )
+        # Checked on every request, not only at sign-in: taking someone off the allow-list
+        # (and restarting) ends their existing sessions and tokens too.
+        if not self._local and not self.policy.admits(identity.user):
+            raise Forbidden(self.policy.refusal(identity.user))
+        return identity
+
+    async def _resolve(self, given: str) -> Identity | None:
+        if self._local and hmac.compare_digest(given.encode(), self._local_token.encode()):
+            return Identity(LOCAL_USER, "local")
+        if given.startswith(TOKEN_PREFIX):
+            user = await self._user(await self.tokens.resolve(given))
+            return Identity(user, "token") if user else None
+        if self._sessions is not None:
+            user = await self._user(await self._sessions.resolve(given))
+            return Identity(user, "session") if user else None
+        return None
+
+    async def _user(self, user_id: str | None) -> User | None:
+        # Each mode has its own users: a token made by the local user stops working once the
+        # server runs with GitHub sign-in, and the other way round.
+        if user_id is None:
+            return None
+        if self._local:
+            return LOCAL_USER if user_id == LOCAL_USER_ID else None
+        return await self._users.get(user_id)
+
+    async def sign_in(self, request: Request) -> tuple[User, str]:
+        """Finish a GitHub sign-in: the user, and the cookie value of their new session."""
+        github = self.github
+        if github is None or self._sessions is None:
+            raise RuntimeError("GitHub sign-in needs AUTH_MODE=github")
+        token = await github.access_token(request)
+        profile = await github.user(token)
+        member_of = [org for org in self.policy.orgs if await github.is_member(token, org)]
+        user = User(
+            id=github_user_id(profile.id),
+            login=profile.login,
+            name=profile.name,
+            avatar_url=profile.avatar_url,
+            orgs=member_of,
         )
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise Unauthorized("the session or token is not valid; sign in again")
-    return LOCAL_USER
+        if not self.policy.admits(user):
+            raise Forbidden(self.policy.refusal(user))
+        await self._users.save(user)
+        # A new session id at each sign-in; a session this browser had before is ended, so an
+        # id planted in it beforehand (session fixation) is worth nothing.
+        previous = request.cookies.get(COOKIE_NAME)
+        if previous:
+            await self._sessions.revoke(previous)
+        return user, await self._sessions.create(user.id)
+
+    async def sign_out(self, request: Request) -> None:
+        """End the caller's sessions (the cookie's, and one sent as Bearer); API tokens stay
+        valid, they are revoked one by one."""
+        if self._sessions is None:
+            return
+        for given in {_bearer(request), request.cookies.get(COOKIE_NAME)}:
+            if given and not given.startswith(TOKEN_PREFIX):
+                await self._sessions.revoke(given)

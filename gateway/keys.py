@@ -1,14 +1,40 @@
 """Every Redis key the gateway writes, in one place.
 
 Ownership instead of expiry: a chat's keys are deleted with the chat, a user's chat index with its
-last chat; query locks expire on their own so a crashed gateway cannot wedge a chat.
+last chat; query locks expire on their own so a crashed gateway cannot wedge a chat. Sign-in
+sessions, OAuth states and API tokens with an expiry carry a TTL; a user's profile and token index
+live as long as the user.
 """
 
 PREFIX = "ads:"
 
 
 def user(user_id: str) -> str:
+    """Hash: the user's GitHub profile (login, name, avatar_url, orgs), updated at each sign-in."""
     return f"{PREFIX}user:{user_id}"
+
+
+def user_tokens(user_id: str) -> str:
+    """Hash token id -> sha256 of the token: the user's API tokens, for listing and revoking."""
+    return f"{PREFIX}user:{user_id}:tokens"
+
+
+def login(session_id: str) -> str:
+    """Hash: user_id, created_at, last_seen of a sign-in session; its TTL is the sooner of the
+    idle and the absolute expiry."""
+    return f"{PREFIX}login:{session_id}"
+
+
+def oauth_state(name: str) -> str:
+    """A GitHub sign-in in progress (authlib's state data: PKCE verifier, redirect URI); expires
+    with the sign-in window and is deleted when the callback uses it, so it works once."""
+    return f"{PREFIX}oauth:{name}"
+
+
+def api_token(digest: str) -> str:
+    """Hash: id, user_id, name, created_at, expires_at of an API token, keyed by the token's
+    sha256; its TTL is the token's expiry."""
+    return f"{PREFIX}token:{digest}"
 
 
 def user_chats(user_id: str) -> str:

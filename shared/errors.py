@@ -53,3 +53,9 @@ class Forbidden(AppError):
 
 class Unprocessable(AppError):
     status = 422
+
+
+class BadGateway(AppError):
+    """A service the gateway relies on (GitHub) failed or answered something unexpected."""
+
+    status = 502

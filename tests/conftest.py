@@ -5,6 +5,7 @@ message saying how to provide them (`make test` and .ci/run do it for you).
 """
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.fake_github import CLIENT_ID, CLIENT_SECRET, FakeGitHub
 from tests.gateway_process import GatewayProcess
 from tests.services import redis_server
 
@@ -96,3 +98,41 @@ def chat_id(gateway: GatewayProcess) -> Iterator[str]:
     chat_id = response.json()["chat_id"]
     yield chat_id
     gateway.client.delete(f"/chat/{chat_id}")
+
+
+@pytest.fixture(scope="session")
+def fake_github() -> Iterator[FakeGitHub]:
+    """The session's fake GitHub, a real HTTP server on loopback."""
+    github = FakeGitHub().start()
+    yield github
+    github.stop()
+
+
+@pytest.fixture
+def github(fake_github: FakeGitHub) -> FakeGitHub:
+    """The fake GitHub with its default users and nothing issued; tests choose who signs in."""
+    fake_github.reset()
+    return fake_github
+
+
+@pytest.fixture(scope="session")
+def github_gateway_env(gateway_env: dict[str, str], fake_github: FakeGitHub) -> dict[str, str]:
+    """A gateway with GitHub sign-in against the fake GitHub, open to any GitHub user."""
+    return {
+        **gateway_env,
+        "AUTH_MODE": "github",
+        "GITHUB_CLIENT_ID": CLIENT_ID,
+        "GITHUB_CLIENT_SECRET": CLIENT_SECRET,
+        "SESSION_SECRET": secrets.token_urlsafe(32),
+        "GITHUB_URL": fake_github.url,
+        "GITHUB_API_URL": fake_github.api_url,
+    }
+
+
+@pytest.fixture(scope="session")
+def github_gateway(
+    github_gateway_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """The session's gateway in AUTH_MODE=github, a real `python -m gateway` process."""
+    with GatewayProcess(github_gateway_env, tmp_path_factory.mktemp("github-gateway")) as process:
+        yield process

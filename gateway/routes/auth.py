@@ -1,45 +1,132 @@
-"""Sign-in: local mode's login link; GitHub sign-in plugs in here later."""
+"""Sign-in and sign-out: GitHub OAuth, local mode's login link, the signed-in user."""
 
 import hmac
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.auth import COOKIE_NAME, LOCAL_USER, User
-from gateway.deps import SettingsDep, UserDep
-from shared.errors import AppError, Unauthorized
+from gateway.auth import COOKIE_NAME, LOCAL_USER, safe_next
+from gateway.deps import AuthDep, GitHubDep, SettingsDep, UserDep
+from gateway.github import GitHub
+from gateway.settings import Settings
+from gateway.users import User
+from shared.errors import AppError, InvalidInput, Unauthorized
 
 router = APIRouter(tags=["auth"])
+
+# Where the local path to return to after sign-in waits, in the signed OAuth state cookie.
+_NEXT_KEY = "next"
 
 
 class GithubNotConfigured(AppError):
     status = 400
 
 
+def _github(github: GitHub | None) -> GitHub:
+    if github is None:
+        raise GithubNotConfigured(
+            "GitHub sign-in is not configured on this server (AUTH_MODE=local): open the login "
+            "URL printed when the gateway started, or send `Authorization: Bearer "
+            "<LOCAL_AUTH_TOKEN>`"
+        )
+    return github
+
+
+def _set_cookie(response: Response, value: str, settings: Settings, max_age: int | None) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.base_url.startswith("https://"),
+    )
+
+
 @router.get("/login/local")
 async def login_local(token: str, request: Request, settings: SettingsDep) -> JSONResponse:
     """Exchange the local-mode token (from the printed login URL) for the session cookie."""
+    if settings.effective_auth_mode != "local":
+        raise InvalidInput("local sign-in is off on this server; sign in at /login/github")
     expected: str = request.app.state.local_token
     if not hmac.compare_digest(token.encode(), expected.encode()):
         raise Unauthorized("this login link is not valid; use the one printed at start-up")
     response = JSONResponse({COOKIE_NAME: expected, "user": LOCAL_USER.model_dump()})
-    response.set_cookie(
+    _set_cookie(response, expected, settings, max_age=None)
+    return response
+
+
+@router.get("/login/github")
+async def login_github(
+    request: Request, settings: SettingsDep, github: GitHubDep, next: str | None = None
+) -> Response:
+    """Start GitHub sign-in (open it in a browser); `next`, a path on this server, is where the
+    browser goes once signed in instead of getting the JSON answer."""
+    github = _github(github)
+    target = safe_next(next)
+    if target:
+        request.session[_NEXT_KEY] = target
+    else:
+        request.session.pop(_NEXT_KEY, None)
+    return await github.authorize_redirect(request, f"{settings.base_url}/auth/github/callback")
+
+
+@router.get("/auth/github/callback")
+async def github_callback(
+    request: Request,
+    settings: SettingsDep,
+    auth: AuthDep,
+    github: GitHubDep,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+    error_description: str | None = None,
+) -> Response:
+    """Finish GitHub sign-in: set the `github_session` cookie and return it with the user as
+    JSON (or redirect to the `next` given to /login/github)."""
+    _github(github)
+    target = safe_next(request.session.pop(_NEXT_KEY, None))
+    again = "open /login/github to try again"
+    if error:
+        reason = f"{error} ({error_description})" if error_description else error
+        raise InvalidInput(f"GitHub sign-in did not complete: {reason}; {again}")
+    if not code:
+        raise InvalidInput(f"the callback has no `code` from GitHub; {again}")
+    if not state:
+        raise InvalidInput(f"the callback has no `state`, so it cannot be checked; {again}")
+    user, cookie = await auth.sign_in(request)
+    response: Response
+    if target:
+        response = RedirectResponse(target, status_code=303)
+    else:
+        response = JSONResponse({COOKIE_NAME: cookie, "user": user.model_dump()})
+    # The browser may keep the cookie until the absolute expiry; the server ends it sooner when
+    # it sits idle or is signed out.
+    _set_cookie(response, cookie, settings, max_age=int(settings.session_max_age_s))
+    return response
+
+
+@router.get("/logout")
+@router.post("/logout", include_in_schema=False)
+async def logout(
+    request: Request, auth: AuthDep, settings: SettingsDep, next: str | None = None
+) -> Response:
+    """Sign out: end the session on the server (the old cookie then gets 401) and clear the
+    cookie; with `next`, a path on this server, redirect there."""
+    await auth.sign_out(request)
+    target = safe_next(next)
+    response: Response
+    if target:
+        response = RedirectResponse(target, status_code=303)
+    else:
+        response = JSONResponse({"signed_out": True})
+    response.delete_cookie(
         COOKIE_NAME,
-        expected,
         httponly=True,
         samesite="lax",
         secure=settings.base_url.startswith("https://"),
     )
     return response
-
-
-@router.get("/login/github")
-async def login_github() -> None:
-    """Start GitHub sign-in."""
-    raise GithubNotConfigured(
-        "GitHub sign-in is not configured on this server (AUTH_MODE=local): open the login URL "
-        "printed when the gateway started, or send `Authorization: Bearer <LOCAL_AUTH_TOKEN>`"
-    )
 
 
 @router.get("/me")

@@ -1,0 +1,37 @@
+"""Personal API tokens: create (shown once), list, revoke."""
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from gateway.deps import IdentityDep, TokensDep, UserDep
+from gateway.tokens import ApiToken, NewApiToken
+from shared.errors import Forbidden
+
+router = APIRouter(tags=["tokens"])
+
+
+class TokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    # None: the token lasts until it is revoked.
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+@router.post("/tokens", status_code=201)
+async def create_token(body: TokenRequest, identity: IdentityDep, tokens: TokensDep) -> NewApiToken:
+    """Create an API token for `Authorization: Bearer`; its secret is in this answer only."""
+    if identity.via == "token":
+        raise Forbidden("an API token cannot create tokens; sign in (github_session) to make one")
+    return await tokens.create(identity.user.id, body.name, body.expires_in_days)
+
+
+@router.get("/tokens")
+async def list_tokens(user: UserDep, tokens: TokensDep) -> list[ApiToken]:
+    """The caller's live API tokens, oldest first, without their secrets."""
+    return await tokens.for_user(user.id)
+
+
+@router.delete("/tokens/{token_id}")
+async def revoke_token(token_id: str, user: UserDep, tokens: TokensDep) -> dict:
+    """Revoke one of the caller's API tokens; requests with it get 401 from now on."""
+    await tokens.revoke(user.id, token_id)
+    return {"deleted": token_id}
