@@ -1,11 +1,21 @@
-"""Queries: run code in a chat's sandbox (natural-language queries arrive with the LLM)."""
+"""Queries: a natural-language question for the AI data scientist, or code to run directly."""
 
-from fastapi import APIRouter
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, model_validator
 
-from gateway.deps import ChatDep, QueriesDep, SettingsDep
+from gateway.agent import AgentReply, Emit
+from gateway.deps import AgentDep, ChatDep, ChatStoreDep, QueriesDep, SettingsDep
 from gateway.queries import CodeResult
-from shared.errors import PayloadTooLarge, ServiceUnavailable
+from shared.errors import AppError, Conflict, PayloadTooLarge
+
+log = logging.getLogger(__name__)
 
 
 class QueryRequest(BaseModel):
@@ -16,23 +26,84 @@ class QueryRequest(BaseModel):
     def _one_of(self) -> "QueryRequest":
         if (self.query is None) == (self.code is None):
             raise ValueError('send exactly one of "query" (a question) or "code" (Python to run)')
+        if self.query is not None and not self.query.strip():
+            raise ValueError('"query" is empty')
         return self
 
 
 router = APIRouter(tags=["query"])
 
+# Runs cancelled by a client that went away, kept referenced until their cleanup is done.
+_winding_down: set[asyncio.Task[None]] = set()
 
-@router.post("/query/{chat_id}")
+
+@router.post("/query/{chat_id}", response_model=AgentReply | CodeResult)
 async def query(
-    chat: ChatDep, body: QueryRequest, queries: QueriesDep, settings: SettingsDep
-) -> CodeResult:
-    """Run `code` in the chat's sandbox, or answer a natural-language `query`."""
-    if body.code is None:
-        raise ServiceUnavailable(
-            "natural-language queries need an LLM, which this version of the gateway does not "
-            "have yet; set OPENAI_API_KEY, OPENAI_BASE_URL and LLM_MODEL once it does, and "
-            'meanwhile send {"code": "..."} to run Python directly'
-        )
-    if len(body.code.encode()) > settings.max_code_bytes:
-        raise PayloadTooLarge(f"code is larger than {settings.max_code_bytes} bytes")
-    return await queries.run_code(chat, body.code)
+    chat: ChatDep,
+    body: QueryRequest,
+    request: Request,
+    queries: QueriesDep,
+    agent: AgentDep,
+    chats: ChatStoreDep,
+    settings: SettingsDep,
+    stream: bool = False,
+) -> AgentReply | CodeResult | StreamingResponse:
+    """Answer `query` with the AI data scientist (streamed as Server-Sent Events with
+    `Accept: text/event-stream` or `?stream=true`), or run `code` directly in the sandbox."""
+    if body.code is not None:
+        if len(body.code.encode()) > settings.max_code_bytes:
+            raise PayloadTooLarge(f"code is larger than {settings.max_code_bytes} bytes")
+        return await queries.run_code(chat, body.code)
+    question = body.query or ""
+    if not (stream or "text/event-stream" in request.headers.get("accept", "")):
+        return await agent.answer(chat, question, _ignore)
+    if await chats.query_running(chat.chat_id):
+        # Checked before the stream starts, so a busy chat is a plain 409, not a 200 whose
+        # first event is an error. The lock taken inside still settles any race.
+        raise Conflict("another query is running in this chat; wait for it to finish")
+    return StreamingResponse(
+        _server_sent_events(lambda emit: agent.answer(chat, question, emit)),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+async def _ignore(event: str, data: dict[str, Any]) -> None:
+    return None
+
+
+async def _server_sent_events(
+    run: Callable[[Emit], Awaitable[AgentReply]],
+) -> AsyncIterator[str]:
+    """Events as they happen, then `done` with the whole reply, or `error`. When the client
+    goes away Starlette cancels this generator, which cancels the run: its code is interrupted."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+
+    async def emit(event: str, data: dict[str, Any]) -> None:
+        await queue.put((event, data))
+
+    async def work() -> None:
+        try:
+            reply = await run(emit)
+            await queue.put(("done", reply.model_dump(mode="json")))
+        except AppError as e:
+            await queue.put(("error", {"status": e.status, "detail": e.detail}))
+        except Exception:
+            log.exception("query failed")
+            await queue.put(("error", {"status": 500, "detail": "internal error; see the log"}))
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(work())
+    try:
+        while (item := await queue.get()) is not None:
+            event, data = item
+            yield f"event: {event}\ndata: {json.dumps(data)}\n\n"
+    finally:
+        if not task.done():
+            # Cancel once and let the run wind down on its own (interrupt its code, journal,
+            # release the chat). Awaiting it here would pass on every further cancellation of
+            # this generator, which Starlette's cancel scope repeats, and cut that cleanup short.
+            task.cancel()
+            _winding_down.add(task)
+            task.add_done_callback(_winding_down.discard)

@@ -1,0 +1,268 @@
+"""The data scientist: a model that writes Python, runs it in the chat's sandbox through the
+`run_python` tool, reads the outcome and goes on until it can answer.
+
+Every query is one journal entry with all its steps; `emit` reports progress as it happens (the
+streaming route turns it into Server-Sent Events).
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from gateway.chats import Chat, ChatStore
+from gateway.llm import LLM, ToolCall
+from gateway.prompts import clip_middle, history_messages, system_prompt
+from gateway.queries import CodeResult, QueryService, journal_form
+from gateway.sessions import SessionService
+from gateway.settings import Settings
+from gateway.workspace import list_files
+from shared.errors import AppError, ServiceUnavailable
+from shared.protocol import DisplayEvent, ErrorEvent, FileChange, StreamEvent, VariableValue
+
+RUN_PYTHON = {
+    "type": "function",
+    "function": {
+        "name": "run_python",
+        "description": (
+            "Run Python code in the chat's persistent sandbox (working directory /workspace, "
+            "no network). Returns stdout, stderr, the last expression's value, errors with "
+            "their traceback, and the files the code created or changed."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {"code": {"type": "string", "description": "Python source to run"}},
+            "required": ["code"],
+        },
+    },
+}
+
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class Step(CodeResult):
+    code: str
+
+
+class AgentReply(BaseModel):
+    chat_id: str
+    message_id: str
+    query: str
+    # "step_limit": the model was still working when LLM_MAX_STEPS ran out.
+    status: Literal["answered", "step_limit"]
+    answer: str
+    steps: list[Step] = []
+    files: list[FileChange] = []
+    variables_changed: list[str] = []
+    usage: dict[str, int] = {}
+    model: str
+    duration_ms: float
+
+
+class Agent:
+    def __init__(
+        self,
+        llm: LLM | None,
+        chats: ChatStore,
+        queries: QueryService,
+        sessions: SessionService,
+        settings: Settings,
+    ) -> None:
+        self._llm = llm
+        self._chats = chats
+        self._queries = queries
+        self._sessions = sessions
+        self._settings = settings
+
+    async def answer(self, chat: Chat, query: str, emit: Emit) -> AgentReply:
+        """Answer a natural-language query, holding the chat's query lock throughout."""
+        if self._llm is None:
+            raise ServiceUnavailable(
+                "no LLM is configured: set LLM_MODEL and OPENAI_API_KEY (for OpenAI or Azure) or "
+                'OPENAI_BASE_URL (for a local server such as Ollama); {"code": "..."} still runs '
+                "Python directly"
+            )
+        s = self._settings
+        ttl = s.llm_max_steps * (s.sandbox_exec_timeout_s + s.llm_timeout_s) + 120
+        async with self._chats.query_lock(chat.chat_id, ttl_s=ttl):
+            message: dict[str, Any] = {
+                "id": uuid.uuid4().hex,
+                "role": "user",
+                "kind": "query",
+                "query": query,
+                "created_at": datetime.now(UTC).isoformat(),
+                "status": "running",
+                "steps": [],
+            }
+            journal = await self._chats.messages(chat.chat_id)
+            index = await self._chats.start_query(chat.chat_id, message)
+            steps: list[Step] = []
+            try:
+                reply = await self._loop(chat, query, message["id"], journal, steps, emit)
+            except BaseException as e:
+                cancelled = isinstance(e, asyncio.CancelledError)
+                message["status"] = "interrupted" if cancelled else "failed"
+                message["error"] = (
+                    "the client went away; the running code was interrupted"
+                    if cancelled
+                    else getattr(e, "detail", None) or f"{type(e).__name__}: {e}"
+                )
+                message["steps"] = [journal_form(step) for step in steps]
+                await asyncio.shield(self._chats.finish_query(chat.chat_id, index, message))
+                raise
+            message.update(
+                status="done",
+                answer=reply.answer,
+                answer_status=reply.status,
+                steps=[journal_form(step) for step in reply.steps],
+                usage=reply.usage,
+            )
+            await self._chats.finish_query(chat.chat_id, index, message)
+            return reply
+
+    async def _loop(
+        self,
+        chat: Chat,
+        query: str,
+        message_id: str,
+        journal: list[dict[str, Any]],
+        steps: list[Step],
+        emit: Emit,
+    ) -> AgentReply:
+        assert self._llm is not None
+        started = time.perf_counter()
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": await self._context(chat, journal)},
+            *history_messages(journal, self._settings.llm_history_budget_chars),
+            {"role": "user", "content": query},
+        ]
+        usage: dict[str, int] = {}
+
+        async def on_text(delta: str) -> None:
+            await emit("answer", {"delta": delta})
+
+        for _ in range(self._settings.llm_max_steps):
+            completion = await self._llm.complete(messages, [RUN_PYTHON], on_text)
+            for key, value in completion.usage.items():
+                usage[key] = usage.get(key, 0) + value
+            messages.append(completion.as_message())
+            if not completion.tool_calls:
+                return self._reply(
+                    chat, query, message_id, "answered", completion.content, steps, usage, started
+                )
+            for call in completion.tool_calls:
+                content = await self._run_tool(chat, call, message_id, steps, emit)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+        answer = (
+            f"I stopped after {self._settings.llm_max_steps} model turns (LLM_MAX_STEPS) without "
+            "finishing. The steps so far are below; ask me to continue, or narrow the question."
+        )
+        await emit("answer", {"delta": answer})
+        return self._reply(chat, query, message_id, "step_limit", answer, steps, usage, started)
+
+    async def _run_tool(
+        self, chat: Chat, call: ToolCall, message_id: str, steps: list[Step], emit: Emit
+    ) -> str:
+        """Run one tool call and return what the model is told about it. Malformed calls are
+        explained to the model, which can then correct itself."""
+        code, problem = _code_of(call)
+        if problem:
+            return f"error: {problem}"
+        number = len(steps) + 1
+        await emit("step_started", {"step": number})
+        await emit("code", {"step": number, "code": code})
+
+        async def on_event(event: StreamEvent | DisplayEvent | ErrorEvent) -> None:
+            await emit("output", {"step": number, **event.model_dump(mode="json")})
+
+        result = await self._queries.execute(chat, code, message_id, on_event)
+        for change in result.files:
+            await emit("file", {"step": number, **change.model_dump(mode="json")})
+        step = Step(code=code, **result.model_dump())
+        steps.append(step)
+        return _report(step, self._settings.llm_tool_output_chars)
+
+    async def _context(self, chat: Chat, journal: list[dict[str, Any]]) -> str:
+        variables = (await self._sessions.variables(chat)).variables
+        frames: dict[str, VariableValue] = {}
+        for var in [v for v in variables if v.type.endswith("DataFrame")][:8]:
+            try:
+                frames[var.name] = await self._sessions.variable(chat, var.name, 0, 1)
+            except AppError:
+                continue  # gone or unreadable since it was listed: describe it without columns
+        workspace = self._sessions.workspace(chat)
+        files = await asyncio.to_thread(list_files, workspace)
+        uploads = [entry for entry in journal if entry.get("kind") == "upload"]
+        return system_prompt(
+            self._settings.sandbox_exec_timeout_s, variables, frames, files, uploads
+        )
+
+    def _reply(
+        self,
+        chat: Chat,
+        query: str,
+        message_id: str,
+        status: Literal["answered", "step_limit"],
+        answer: str,
+        steps: list[Step],
+        usage: dict[str, int],
+        started: float,
+    ) -> AgentReply:
+        files: dict[str, FileChange] = {}
+        changed: list[str] = []
+        for step in steps:
+            files.update({change.path: change for change in step.files})
+            changed += [name for name in step.variables_changed if name not in changed]
+        return AgentReply(
+            chat_id=chat.chat_id,
+            message_id=message_id,
+            query=query,
+            status=status,
+            answer=answer,
+            steps=steps,
+            files=list(files.values()),
+            variables_changed=changed,
+            usage=usage,
+            model=self._llm.model if self._llm else "",
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+
+
+def _code_of(call: ToolCall) -> tuple[str, str | None]:
+    if call.name != "run_python":
+        return "", f"there is no tool '{call.name}'; the only tool is run_python"
+    try:
+        arguments = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError as e:
+        return "", f'the arguments are not valid JSON ({e}); send {{"code": "..."}}'
+    if not isinstance(arguments, dict) or not isinstance(arguments.get("code"), str):
+        return "", 'the arguments must be a JSON object with a string "code"'
+    if not arguments["code"].strip():
+        return "", "the code is empty"
+    return arguments["code"], None
+
+
+def _report(step: Step, limit: int) -> str:
+    """The tool result the model reads: what a person would look at, cut to `limit`."""
+    lines = [f"status: {step.status} ({step.duration_ms / 1000:.2f} s)"]
+    if step.stdout:
+        lines.append("stdout:\n" + clip_middle(step.stdout, limit // 2))
+    if step.stderr:
+        lines.append("stderr:\n" + clip_middle(step.stderr, limit // 4))
+    if step.result is not None:
+        lines.append("value: " + clip_middle(step.result, limit // 4))
+    if step.error is not None:
+        trace = "\n".join(step.error.traceback[-30:])
+        lines.append(
+            f"error: {step.error.ename}: {step.error.evalue}\n{clip_middle(trace, limit // 4)}"
+        )
+    if step.files:
+        lines.append("files: " + ", ".join(f"{f.path} ({f.change})" for f in step.files))
+    if step.kernel.restarted:
+        lines.append(f"note: the kernel restarted: {step.kernel.reason}")
+    return "\n".join(lines)

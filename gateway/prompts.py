@@ -1,0 +1,132 @@
+"""What the model is told: the system prompt with the chat's live context, and past turns.
+
+The context is rebuilt for every query from the sandbox itself (variables, DataFrame columns,
+files), so the model never works from a stale idea of the session.
+"""
+
+from typing import Any
+
+from gateway.workspace import FileInfo
+from shared.protocol import VariableInfo, VariableValue
+
+RULES = """\
+You are an expert data scientist working with the user in a chat. You have a Python 3.11 \
+sandbox: call the `run_python` tool to run code there, look at what it prints, and continue \
+until you can answer. The namespace persists: variables defined earlier in this chat, and \
+datasets the user uploaded, are already loaded.
+
+The sandbox:
+- has NO network access: nothing can be downloaded or installed (never suggest pip install);
+- has pandas, numpy, matplotlib, seaborn, scipy, scikit-learn, statsmodels, pyarrow and \
+openpyxl installed;
+- runs in the working directory /workspace: read the user's files there and save every output \
+file there, with a clear name;
+- shows matplotlib figures left open at the end of a cell to the user as PNG files \
+(plot_1.png, ...), so do not call plt.savefig unless the user wants a specific file name;
+- stops a cell after {timeout:.0f} seconds.
+
+Print only what you need to read (df.head(), shapes, summaries), never whole large tables. If \
+code fails, read the error and fix it. When you are done, answer in concise Markdown: say what \
+you found, and name the files you created."""
+
+MAX_FRAMES_DESCRIBED = 8
+MAX_COLUMNS_DESCRIBED = 40
+MAX_FILES_LISTED = 50
+
+
+def system_prompt(
+    timeout_s: float,
+    variables: list[VariableInfo],
+    frames: dict[str, VariableValue],
+    files: list[FileInfo],
+    uploads: list[dict[str, Any]],
+) -> str:
+    lines = [RULES.format(timeout=timeout_s), "", "## The session now"]
+    if variables:
+        lines.append("Variables:")
+        for var in variables:
+            shape = f" shape {tuple(var.shape)}" if var.shape else ""
+            lines.append(f"- `{var.name}`: {var.type}{shape}: {var.preview[:120]}")
+            frame = frames.get(var.name)
+            if frame is not None and frame.dtypes:
+                columns = list(frame.dtypes.items())[:MAX_COLUMNS_DESCRIBED]
+                described = ", ".join(f"{name} ({dtype})" for name, dtype in columns)
+                more = len(frame.dtypes) - len(columns)
+                lines.append(f"  columns: {described}" + (f", and {more} more" if more > 0 else ""))
+    else:
+        lines.append("Variables: none yet.")
+    if files:
+        listed = ", ".join(f"{f.path} ({f.size} bytes)" for f in files[:MAX_FILES_LISTED])
+        lines.append(f"Files in /workspace: {listed}")
+    else:
+        lines.append("Files in /workspace: none yet.")
+    for upload in uploads:
+        lines.append(
+            f"Uploaded dataset: {upload.get('file')} loaded as DataFrame `{upload.get('variable')}`"
+            f" with shape {tuple(upload.get('shape') or ())}."
+        )
+    return "\n".join(lines)
+
+
+def history_messages(journal: list[dict[str, Any]], budget_chars: int) -> list[dict[str, str]]:
+    """Past turns as chat messages, newest kept first until `budget_chars` is spent, so a long
+    chat keeps working: the model sees recent turns whole and older ones not at all."""
+    turns: list[list[dict[str, str]]] = []
+    for entry in journal:
+        turn = _turn(entry)
+        if turn:
+            turns.append(turn)
+    kept: list[list[dict[str, str]]] = []
+    spent = 0
+    for turn in reversed(turns):
+        size = sum(len(m["content"]) for m in turn)
+        if spent + size > budget_chars:
+            break
+        kept.append(turn)
+        spent += size
+    return [message for turn in reversed(kept) for message in turn]
+
+
+def _turn(entry: dict[str, Any]) -> list[dict[str, str]]:
+    kind = entry.get("kind")
+    if kind == "query" and entry.get("status") == "done":
+        code = "\n\n".join(step.get("code", "") for step in entry.get("steps", []))
+        answer = entry.get("answer") or ""
+        if code:
+            answer += f"\n\n(Code I ran for this:\n```python\n{_clip(code, 1500)}\n```)"
+        return [_user(entry.get("query", "")), {"role": "assistant", "content": answer}]
+    if kind == "code" and entry.get("status") == "done":
+        result = entry.get("result") or {}
+        outcome = (result.get("error") or {}).get("evalue") or result.get("result") or "done"
+        code = _clip(entry.get("code", ""), 1500)
+        return [
+            _user(
+                f"(I ran this code myself:\n```python\n{code}\n```\nOutcome: {_clip(outcome, 300)})"
+            )
+        ]
+    if kind == "upload":
+        file, variable = entry.get("file"), entry.get("variable")
+        return [_user(f"(I uploaded {file}; it is loaded as `{variable}`.)")]
+    if kind == "restart":
+        return [_user("(I restarted the session: all variables and files are gone.)")]
+    return []
+
+
+def _user(content: str) -> dict[str, str]:
+    return {"role": "user", "content": content}
+
+
+def _clip(text: object, limit: int) -> str:
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n... [{len(text) - limit} more characters]"
+
+
+def clip_middle(text: str, limit: int) -> str:
+    """Keep the start and the end of long output: where it began and how it ended both matter."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    return f"{text[:head]}\n... [{len(text) - limit} characters cut] ...\n{text[-tail:]}"
