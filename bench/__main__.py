@@ -53,10 +53,43 @@ def measure_cold(gateway: GatewayProcess, runs: int) -> list[float]:
     return samples
 
 
+MIXED_FRAME = """
+import numpy as np, pandas as pd
+n = 1_000_000
+df = pd.DataFrame({
+    "i": np.arange(n),
+    "f": np.random.rand(n),
+    "s": pd.Series(np.arange(n) % 5000).map("item-{}".format),
+    "b": np.arange(n) % 3 == 0,
+    "t": pd.date_range("2020-01-01", periods=n, freq="min"),
+    "c": pd.Categorical(np.array(["red", "green", "blue"])[np.arange(n) % 3]),
+})
+"""
+
+
+def measure_state(gateway: GatewayProcess, client: docker.DockerClient, runs: int) -> dict:
+    """Checkpoint of a 1M-row x 6-column mixed frame, checkpoint work of a cell that leaves it
+    untouched, and docker kill -> `len(df)` answered (container start + restore)."""
+    chat_id = gateway.client.post("/create_chat").json()["chat_id"]
+    gateway.run(chat_id, MIXED_FRAME)
+    write, untouched, restore = [], [], []
+    for _ in range(runs):
+        write.append(gateway.run(chat_id, "df['i'] += 1")["checkpoint_ms"])
+        untouched.append(gateway.run(chat_id, "x = 1")["checkpoint_ms"])
+        client.containers.get(f"ads-{chat_id}").kill()
+        started = time.perf_counter()
+        reply = gateway.run(chat_id, "len(df)")
+        restore.append((time.perf_counter() - started) * 1000)
+        assert reply["result"] == "1000000" and reply["kernel"]["state"] == "restored", reply
+    gateway.client.delete(f"/chat/{chat_id}")
+    return {"write": write, "untouched": untouched, "restore": restore}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm", type=int, default=1000, help="warm round trips")
     parser.add_argument("--cold", type=int, default=20, help="cold create-and-run round trips")
+    parser.add_argument("--state", type=int, default=5, help="checkpoint and restore rounds")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="ads-bench-", dir="/tmp"))
@@ -75,6 +108,7 @@ def main() -> None:
             with GatewayProcess(env, data_dir) as gateway:
                 warm = measure_warm(gateway, args.warm)
                 cold = measure_cold(gateway, args.cold)
+                state = measure_state(gateway, client, args.state)
     finally:
         for container in client.containers.list(
             all=True, filters={"label": f"ai-data-scientist.data-dir={data_dir}"}
@@ -90,6 +124,9 @@ def main() -> None:
     rows = [
         ("warm round trip, {code: 1+1}", warm, "p50≤5 p99≤15"),
         ("cold: create_chat + first result", cold, "p50≤1500"),
+        ("checkpoint, 1Mx6 mixed frame changed", state["write"], "≤100"),
+        ("checkpoint work, cell leaving it untouched", state["untouched"], "≤1"),
+        ("docker kill -> len(df) answered (restore)", state["restore"], "≤1500"),
     ]
     for name, samples, goal in rows:
         print(

@@ -13,7 +13,14 @@ def main() -> None:
     )
     settings = Settings()
     host = settings.host or ("127.0.0.1" if settings.effective_auth_mode == "local" else "0.0.0.0")
-    uvicorn.run("gateway.main:app", host=host, port=settings.port, proxy_headers=True)
+    # A bounded graceful shutdown: streams and long queries must not hold a restart hostage.
+    uvicorn.run(
+        "gateway.main:app",
+        host=host,
+        port=settings.port,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
 
 
 if __name__ == "__main__":

@@ -119,6 +119,9 @@ class ChatStore:
     async def messages(self, chat_id: str) -> list[dict[str, Any]]:
         return [json.loads(m) for m in await self._redis.lrange(keys.chat_messages(chat_id), 0, -1)]
 
+    async def query_running(self, chat_id: str) -> bool:
+        return bool(await self._redis.exists(keys.chat_lock(chat_id)))
+
     @asynccontextmanager
     async def query_lock(self, chat_id: str, ttl_s: float) -> AsyncIterator[None]:
         """Hold the chat's query lock, or raise Conflict when another query runs. The TTL frees

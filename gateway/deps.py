@@ -4,12 +4,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.auth import User, authenticate
+from gateway.agent import Agent
+from gateway.auth import Authenticator, Identity
 from gateway.chats import Chat, ChatStore
+from gateway.github import GitHub
 from gateway.queries import QueryService
 from gateway.sandboxes import SandboxManager
 from gateway.sessions import SessionService
 from gateway.settings import Settings
+from gateway.tokens import TokenStore
+from gateway.users import User
 
 
 def get_settings(request: Request) -> Settings:
@@ -28,19 +32,51 @@ def get_queries(request: Request) -> QueryService:
     return request.app.state.queries
 
 
+def get_agent(request: Request) -> Agent:
+    return request.app.state.agent
+
+
 def get_sessions(request: Request) -> SessionService:
     return request.app.state.sessions
 
 
-def get_user(request: Request) -> User:
-    return authenticate(request, request.app.state.local_token)
+def get_auth(request: Request) -> Authenticator:
+    return request.app.state.auth
+
+
+def get_tokens(request: Request) -> TokenStore:
+    return request.app.state.auth.tokens
+
+
+def get_github(request: Request) -> GitHub | None:
+    """The GitHub client; None in AUTH_MODE=local."""
+    return request.app.state.auth.github
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ChatStoreDep = Annotated[ChatStore, Depends(get_chats)]
 SandboxesDep = Annotated[SandboxManager, Depends(get_sandboxes)]
 QueriesDep = Annotated[QueryService, Depends(get_queries)]
+AgentDep = Annotated[Agent, Depends(get_agent)]
 SessionsDep = Annotated[SessionService, Depends(get_sessions)]
+AuthDep = Annotated[Authenticator, Depends(get_auth)]
+TokensDep = Annotated[TokenStore, Depends(get_tokens)]
+GitHubDep = Annotated[GitHub | None, Depends(get_github)]
+
+
+async def get_identity(request: Request, auth: AuthDep) -> Identity:
+    """The caller and how it signed in, or 401 (403 when no longer allowed). FastAPI resolves
+    it once per request however many dependencies ask."""
+    return await auth.identify(request)
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+def get_user(identity: IdentityDep) -> User:
+    return identity.user
+
+
 UserDep = Annotated[User, Depends(get_user)]
 
 

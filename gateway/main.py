@@ -13,16 +13,20 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
+from starlette.middleware.sessions import SessionMiddleware
 
-from gateway.auth import local_token
+from gateway.agent import Agent
+from gateway.auth import Authenticator, local_token, log_sign_in
 from gateway.chats import ChatStore
 from gateway.executor_client import ExecutorUnavailable
+from gateway.github import SIGN_IN_WINDOW_S
 from gateway.limits import BodyLimit
+from gateway.llm import LLM
 from gateway.queries import QueryService
-from gateway.routes import auth, chats, files, health, query, state
+from gateway.routes import auth, chats, files, health, query, state, tokens
 from gateway.sandboxes import SandboxManager
 from gateway.sessions import SessionService
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from shared.errors import AppError
 
 log = logging.getLogger("gateway")
@@ -36,11 +40,11 @@ _IDLE_CHECK_MAX_INTERVAL_S = 30.0
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    if settings.effective_auth_mode == "github":
-        # Fail at start-up rather than at the first request: an operator asked for something
-        # this version cannot do.
-        raise RuntimeError(
-            "AUTH_MODE=github is not available in this version yet; use AUTH_MODE=local"
+    github_mode = settings.effective_auth_mode == "github"
+    if github_mode and (problems := settings.github_sign_in_problems()):
+        # Fail at start-up rather than at the first sign-in, naming every missing piece at once.
+        raise SettingsError(
+            "AUTH_MODE=github cannot start: " + "; ".join(problems) + " (README: Sign-in)"
         )
 
     @asynccontextmanager
@@ -62,7 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sandboxes = sandboxes
         app.state.queries = QueryService(chat_store, sandboxes, settings)
         app.state.sessions = SessionService(chat_store, sandboxes, settings)
+        llm = LLM(settings) if settings.llm_configured else None
+        app.state.agent = Agent(llm, chat_store, app.state.queries, app.state.sessions, settings)
         app.state.local_token = local_token(settings)
+        app.state.auth = Authenticator.create(settings, redis, app.state.local_token)
         adopted = await sandboxes.adopt()
         log.info("adopted %d existing sandbox(es)", len(adopted))
         for chat_id in await chat_store.recover_interrupted():
@@ -71,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # Its cell may still run in the sandbox; stop it so the chat is usable now.
                 with contextlib.suppress(ExecutorUnavailable):
                     await sandboxes.client(chat_id).interrupt()
-        log.info("local sign-in: %s/login/local?token=%s", settings.base_url, app.state.local_token)
+        log_sign_in(settings, app.state.local_token)
         interval = min(_IDLE_CHECK_MAX_INTERVAL_S, settings.sandbox_idle_timeout_s / 4)
         reaper = asyncio.create_task(_stop_idle_sandboxes(sandboxes, interval))
         try:
@@ -81,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
             await sandboxes.aclose()
+            if llm is not None:
+                await llm.aclose()
             await redis.aclose()
             docker_client.close()
 
@@ -90,6 +99,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_limit=settings.max_code_bytes + _ENVELOPE_BYTES,
         limits={"/upload_csv/": settings.max_upload_bytes + _ENVELOPE_BYTES},
     )
+    if github_mode:
+        # authlib keeps the marker of a sign-in in progress in Starlette's session: a cookie of
+        # its own, signed, living only as long as a sign-in may take. It never holds the
+        # github_session.
+        app.add_middleware(
+            SessionMiddleware,
+            secret_key=settings.session_secret or "",
+            session_cookie="ads_oauth_state",
+            max_age=SIGN_IN_WINDOW_S,
+            same_site="lax",
+            https_only=settings.base_url.startswith("https://"),
+        )
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -108,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         files.router,
         state.router,
         health.router,
+        tokens.router,
     ):
         app.include_router(router)
     return app

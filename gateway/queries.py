@@ -1,8 +1,11 @@
 """Running code in a chat: lock, journal, sandbox, and the reply built from executor events."""
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 _READ_GRACE_S = 15.0
 
 
+OnEvent = Callable[[StreamEvent | DisplayEvent | ErrorEvent], Awaitable[None]]
+
+
 class CodeResult(BaseModel):
     """The reply to a `{"code": ...}` query."""
 
@@ -53,6 +59,8 @@ class CodeResult(BaseModel):
     not_persisted: dict[str, str] = {}
     kernel: KernelInfo = KernelInfo()
     duration_ms: float = 0.0
+    # Time the sandbox spent checkpointing this cell's changed variables (part of duration).
+    checkpoint_ms: float = 0.0
 
 
 class QueryService:
@@ -75,20 +83,24 @@ class QueryService:
             # Journal first: if this gateway dies mid-query the history still shows the query.
             index = await self._chats.start_query(chat.chat_id, message)
             try:
-                result = await self._execute(chat, code, message["id"], timeout_s)
+                result = await self.execute(chat, code, message["id"])
             except AppError as e:
                 message["status"] = "failed"
                 message["error"] = e.detail
                 await self._chats.finish_query(chat.chat_id, index, message)
                 raise
             message["status"] = "done"
-            message["result"] = result.model_dump(mode="json")
+            message["result"] = journal_form(result)
             await self._chats.finish_query(chat.chat_id, index, message)
             return result
 
-    async def _execute(
-        self, chat: Chat, code: str, message_id: str, timeout_s: float
+    async def execute(
+        self, chat: Chat, code: str, message_id: str, on_event: OnEvent | None = None
     ) -> CodeResult:
+        """Run one cell in the chat's sandbox (the caller holds the chat's query lock).
+        `on_event` sees each output as it happens. Cancelled (a client that went away), the
+        cell is interrupted rather than left running."""
+        timeout_s = self._settings.sandbox_exec_timeout_s
         started = time.perf_counter()
         result = CodeResult(chat_id=chat.chat_id, message_id=message_id, status="ok")
         request = ExecuteRequest(code=code, timeout_s=timeout_s)
@@ -99,7 +111,13 @@ class QueryService:
                     request, read_timeout_s=timeout_s + _READ_GRACE_S
                 ):
                     _apply(result, event)
+                    if on_event is not None and not isinstance(event, EndEvent):
+                        await on_event(event)
                 return result
+            except asyncio.CancelledError:
+                with contextlib.suppress(ExecutorUnavailable):
+                    await asyncio.shield(client.interrupt())
+                raise
             except ExecutorUnavailable as e:
                 self._sandboxes.mark_unavailable(chat.chat_id)
                 if not e.accepted and attempt == 1:
@@ -117,6 +135,16 @@ class QueryService:
                 result.duration_ms = (time.perf_counter() - started) * 1000
                 return result
         raise SandboxError("the sandbox could not be reached")
+
+
+def journal_form(result: CodeResult) -> dict[str, Any]:
+    """The result as kept in the chat's history: figures are files in the workspace already, so
+    their base64 copies are left out rather than stored in Redis for every plot."""
+    data = result.model_dump(mode="json")
+    for output in data["outputs"]:
+        if output.get("filename"):
+            output["data"].pop("image/png", None)
+    return data
 
 
 def _apply(result: CodeResult, event: StreamEvent | DisplayEvent | ErrorEvent | EndEvent) -> None:
@@ -142,3 +170,4 @@ def _apply(result: CodeResult, event: StreamEvent | DisplayEvent | ErrorEvent | 
             result.variables_changed = event.variables_changed
             result.variables_deleted = event.variables_deleted
             result.not_persisted = event.not_persisted
+            result.checkpoint_ms = event.checkpoint_ms

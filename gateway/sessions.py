@@ -30,6 +30,9 @@ class SessionService:
         self._sandboxes = sandboxes
         self._settings = settings
 
+    def workspace(self, chat: Chat) -> Path:
+        return self._sandboxes.paths(chat.chat_id).workspace
+
     async def variables(self, chat: Chat) -> VariableList:
         if not await asyncio.to_thread(self._has_state, chat.chat_id):
             # Nothing was ever checkpointed: no need to start a sandbox to say so.

@@ -8,6 +8,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SettingsError(Exception):
+    """Settings that parse but cannot work together; raised at start-up."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
@@ -27,11 +31,26 @@ class Settings(BaseSettings):
     github_client_secret: str | None = None
     github_url: str = "https://github.com"
     github_api_url: str = "https://api.github.com"
+    # Comma-separated GitHub logins or numeric ids (an entry of only digits is an id, so it keeps
+    # matching after a rename); with ALLOWED_GITHUB_ORGS, members of those orgs are allowed too.
+    # Both empty: any GitHub user may sign in.
     allowed_github_users: str = ""
+    allowed_github_orgs: str = ""
+    # A sign-in session ends after this long without a request, and in any case this long after
+    # sign-in: a stolen cookie stays useful for a bounded time.
+    session_idle_timeout_s: float = Field(default=7 * 24 * 3600, gt=0)
+    session_max_age_s: float = Field(default=30 * 24 * 3600, gt=0)
 
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     llm_model: str | None = None
+    # The agent loop: model turns per query before it must stop, and what of each step and of the
+    # chat's history is sent back to the model (characters; about 4 per token).
+    llm_max_steps: int = Field(default=8, ge=1, le=50)
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_history_budget_chars: int = Field(default=24_000, ge=1000)
+    llm_tool_output_chars: int = Field(default=6_000, ge=500)
 
     sandbox_image: str = "ai-data-scientist/sandbox:latest"
     sandbox_memory_limit: str = "1g"
@@ -76,9 +95,58 @@ class Settings(BaseSettings):
         return "github" if self.github_client_id else "local"
 
     @property
+    def allowed_github_user_entries(self) -> list[str]:
+        return _comma_list(self.allowed_github_users)
+
+    @property
+    def allowed_github_org_list(self) -> list[str]:
+        return _comma_list(self.allowed_github_orgs)
+
+    def github_sign_in_problems(self) -> list[str]:
+        """What keeps GitHub sign-in from starting safely; empty when it can."""
+        problems = [
+            f"{name} is not set"
+            for name, value in (
+                ("GITHUB_CLIENT_ID", self.github_client_id),
+                ("GITHUB_CLIENT_SECRET", self.github_client_secret),
+            )
+            if not value
+        ]
+        secret_problem = _session_secret_problem(self.session_secret)
+        if secret_problem:
+            problems.append(secret_problem)
+        return problems
+
+    @property
     def base_url(self) -> str:
         return (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
 
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model and (self.openai_api_key or self.openai_base_url))
+
+
+def _comma_list(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
+# Words of the example values people paste from docs; no random secret of 32+ characters holds
+# one by chance.
+_PLACEHOLDER_WORDS = ("change", "placeholder", "example", "secret", "replace")
+_MIN_SECRET_CHARS = 32
+
+
+def _session_secret_problem(secret: str | None) -> str | None:
+    """Why SESSION_SECRET cannot sign the sign-in cookies, or None: a guessable one would let
+    anyone forge them."""
+    hint = (
+        "set it to 32+ random characters: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+    if not secret:
+        return f"SESSION_SECRET is not set ({hint})"
+    if len(secret) < _MIN_SECRET_CHARS:
+        return f"SESSION_SECRET is too short: {len(secret)} characters ({hint})"
+    if any(word in secret.lower() for word in _PLACEHOLDER_WORDS) or len(set(secret)) < 8:
+        return f"SESSION_SECRET looks like a placeholder ({hint})"
+    return None

@@ -27,13 +27,13 @@ async def get_file(chat: ChatDep, path: str, sandboxes: SandboxesDep) -> Streami
     """One file's bytes, with its media type."""
     fd, st = await asyncio.to_thread(open_file, sandboxes.paths(chat.chat_id).workspace, path)
     kind = media_type(path)
-    disposition = "inline" if kind in _INLINE_TYPES else "attachment"
+    how = "inline" if kind in _INLINE_TYPES else "attachment"
     response = StreamingResponse(read_chunks(fd), media_type=kind)
     response.headers["content-length"] = str(st.st_size)
     response.headers["x-content-type-options"] = "nosniff"
     response.headers["content-security-policy"] = "sandbox; default-src 'none'"
     filename = path.rsplit("/", 1)[-1]
-    response.headers["content-disposition"] = disposition(disposition, filename)
+    response.headers["content-disposition"] = disposition(how, filename)
     return response
 
 

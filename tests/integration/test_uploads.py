@@ -51,7 +51,9 @@ def test_empty_file_is_400(gateway: GatewayProcess, chat_id: str) -> None:
 
 
 def test_upload_without_file_field_is_422(gateway: GatewayProcess, chat_id: str) -> None:
-    response = gateway.client.post(f"/upload_csv/{chat_id}", data={"other": "x"})
+    response = gateway.client.post(
+        f"/upload_csv/{chat_id}", files={"other": ("x.csv", b"a\n1\n", "text/csv")}
+    )
     assert response.status_code == 422
 
 
