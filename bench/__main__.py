@@ -125,7 +125,7 @@ def main() -> None:
         ("warm round trip, {code: 1+1}", warm, "p50≤5 p99≤15"),
         ("cold: create_chat + first result", cold, "p50≤1500"),
         ("checkpoint, 1Mx6 mixed frame changed", state["write"], "≤100"),
-        ("checkpoint work, cell leaving it untouched", state["untouched"], "≤1"),
+        ("checkpoint work, `x = 1` beside the frame", state["untouched"], "≤1"),
         ("docker kill -> len(df) answered (restore)", state["restore"], "≤1500"),
     ]
     for name, samples, goal in rows:
