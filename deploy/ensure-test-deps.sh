@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs on the host besides Docker: the project's Python packages (with the
-# test extras) and a redis-server binary, which the tests start themselves on a free port.
+# test extras), a redis-server binary, which the tests start themselves on a free port, and
+# Debian's chromium, which the browser tests drive through Playwright (no browser download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=.pytest_cache/.deps-stamp
@@ -10,14 +11,24 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
   mkdir -p "$(dirname "$stamp")" && echo "$want" > "$stamp"
 fi
-if ! command -v redis-server >/dev/null; then
+
+# Installs a Debian package, refreshing the package lists once if it is not found.
+debian_install() {
   if [[ $(id -u) -ne 0 ]]; then
-    echo "test-deps: redis-server is missing; install it (apt-get install redis-server)" >&2
+    echo "test-deps: $1 is missing; install it (apt-get install $1)" >&2
     exit 1
   fi
-  echo "test-deps: installing redis-server from Debian"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+  echo "test-deps: installing $1 from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null; }
+}
+
+if ! command -v redis-server >/dev/null; then
+  debian_install redis-server
   # Debian's package starts a system Redis on 6379; the tests start their own, so stop it.
   (service redis-server stop || true) >/dev/null 2>&1
+fi
+# The path tests/e2e/conftest.py launches.
+if [[ ! -x /usr/bin/chromium ]]; then
+  debian_install chromium
 fi

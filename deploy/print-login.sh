@@ -9,7 +9,8 @@ if [[ $(get AUTH_MODE) == github ]]; then
   cat <<MSG
 
 AI Data Scientist is up at ${url}
-  sign in:  open ${url}/login/github in a browser
+  sign in:  open ${url} in a browser
+  for curl: open ${url}/login/github in a browser; it shows the github_session value
 MSG
   exit 0
 fi
@@ -17,6 +18,6 @@ token=$(get LOCAL_AUTH_TOKEN)
 cat <<MSG
 
 AI Data Scientist is up at ${url}
-  sign in:  ${url}/login/local?token=${token}
+  sign in:  ${url}/login/local?token=${token}&next=/
   curl:     curl ${url}/chats -H "Cookie: github_session=${token}"
 MSG

@@ -47,7 +47,7 @@ def log_sign_in(settings: Settings, token: str) -> None:
     """Tell the operator at start-up how users sign in."""
     base = settings.base_url
     if settings.effective_auth_mode == "local":
-        log.info("local sign-in: %s/login/local?token=%s", base, token)
+        log.info("local sign-in: %s/login/local?token=%s&next=/", base, token)
         return
     log.info(
         "GitHub sign-in: %s/login/github (OAuth app callback: %s/auth/github/callback)", base, base

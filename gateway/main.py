@@ -23,7 +23,7 @@ from gateway.github import SIGN_IN_WINDOW_S
 from gateway.limits import BodyLimit
 from gateway.llm import LLM
 from gateway.queries import QueryService
-from gateway.routes import auth, chats, files, health, query, state, tokens
+from gateway.routes import auth, chats, files, health, query, state, tokens, web
 from gateway.sandboxes import SandboxManager
 from gateway.sessions import SessionService
 from gateway.settings import Settings, SettingsError
@@ -130,8 +130,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.router,
         health.router,
         tokens.router,
+        web.router,
     ):
         app.include_router(router)
+    app.mount("/static", web.static_files(), name="static")
     return app
 
 

@@ -43,15 +43,29 @@ def _set_cookie(response: Response, value: str, settings: Settings, max_age: int
     )
 
 
+@router.get("/auth/config")
+async def auth_config(settings: SettingsDep) -> dict:
+    """How to sign in to this server (no sign-in needed): `mode` is "github" or "local"."""
+    return {"mode": settings.effective_auth_mode}
+
+
 @router.get("/login/local")
-async def login_local(token: str, request: Request, settings: SettingsDep) -> JSONResponse:
-    """Exchange the local-mode token (from the printed login URL) for the session cookie."""
+async def login_local(
+    token: str, request: Request, settings: SettingsDep, next: str | None = None
+) -> Response:
+    """Exchange the local-mode token (from the printed login URL) for the session cookie;
+    with `next`, a path on this server, redirect the browser there instead of answering JSON."""
     if settings.effective_auth_mode != "local":
         raise InvalidInput("local sign-in is off on this server; sign in at /login/github")
     expected: str = request.app.state.local_token
     if not hmac.compare_digest(token.encode(), expected.encode()):
         raise Unauthorized("this login link is not valid; use the one printed at start-up")
-    response = JSONResponse({COOKIE_NAME: expected, "user": LOCAL_USER.model_dump()})
+    target = safe_next(next)
+    response: Response
+    if target:
+        response = RedirectResponse(target, status_code=303)
+    else:
+        response = JSONResponse({COOKIE_NAME: expected, "user": LOCAL_USER.model_dump()})
     _set_cookie(response, expected, settings, max_age=None)
     return response
 

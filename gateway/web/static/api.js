@@ -1,0 +1,170 @@
+// The gateway's HTTP API as the page uses it. Every error becomes an ApiError carrying the
+// status and the server's own `detail` text, which the page shows where the action happened.
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+let onUnauthorized = () => {};
+
+/** Called when any request answers 401: the session ended, the page goes back to sign-in. */
+export function setUnauthorizedHandler(handler) {
+  onUnauthorized = handler;
+}
+
+const enc = encodeURIComponent;
+
+function detailText(body, status) {
+  const detail = body && body.detail;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    // FastAPI's validation errors: a list of {loc, msg}.
+    return detail.map((d) => (d && d.msg) || JSON.stringify(d)).join("; ");
+  }
+  return `the server answered ${status}`;
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // Not JSON (a proxy's error page): the status says enough.
+  }
+  const error = new ApiError(response.status, detailText(body, response.status));
+  if (response.status === 401) onUnauthorized(error);
+  return error;
+}
+
+async function call(method, path, { json, signal, quiet401 = false } = {}) {
+  const init = { method, headers: { accept: "application/json" }, signal, credentials: "same-origin" };
+  if (json !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(json);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(0, "the server cannot be reached; check that the gateway is running");
+  }
+  if (!response.ok) {
+    if (quiet401 && response.status === 401) throw new ApiError(401, "not signed in");
+    throw await errorFrom(response);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+export const api = {
+  config: () => call("GET", "/auth/config"),
+  me: () => call("GET", "/me", { quiet401: true }),
+  loginLocal: (token) => call("GET", `/login/local?token=${enc(token)}`, { quiet401: true }),
+  logout: () => call("POST", "/logout"),
+  chats: () => call("GET", "/chats"),
+  createChat: () => call("POST", "/create_chat"),
+  deleteChat: (chatId) => call("DELETE", `/chat/${enc(chatId)}`),
+  deleteAllChats: () => call("DELETE", "/chats/all"),
+  messages: (chatId) => call("GET", `/chat/${enc(chatId)}/messages`),
+  runCode: (chatId, code) => call("POST", `/query/${enc(chatId)}`, { json: { code } }),
+  variables: (chatId) => call("GET", `/variables/${enc(chatId)}`),
+  variable: (chatId, name, offset = 0, limit = 100) =>
+    call("GET", `/variable/${enc(chatId)}/${enc(name)}?offset=${offset}&limit=${limit}`),
+  files: (chatId) => call("GET", `/files/${enc(chatId)}`),
+  restart: (chatId) => call("POST", `/restart/${enc(chatId)}`),
+};
+
+export function fileUrl(chatId, path) {
+  return `/file/${enc(chatId)}/${path.split("/").map(enc).join("/")}`;
+}
+
+export function variableCsvUrl(chatId, name) {
+  return `/variable/${enc(chatId)}/${enc(name)}?format=csv`;
+}
+
+/**
+ * Ask the AI data scientist, reading its Server-Sent Events as they come: `onEvent(name, data)`
+ * for step_started, code, output, file, answer, done and error. Aborting `signal` closes the
+ * stream, which makes the gateway interrupt the code that is running.
+ */
+export async function streamQuery(chatId, query, onEvent, signal) {
+  let response;
+  try {
+    response = await fetch(`/query/${enc(chatId)}?stream=true`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query }),
+      credentials: "same-origin",
+      signal,
+    });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(0, "the server cannot be reached; check that the gateway is running");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value.replace(/\r\n/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = parseEvent(block);
+      if (event) onEvent(event.name, event.data);
+    }
+  }
+}
+
+function parseEvent(block) {
+  let name = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event:")) name = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+  }
+  if (!data.length) return null;
+  try {
+    return { name, data: JSON.parse(data.join("\n")) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Upload a CSV as multipart (field `file`) with XMLHttpRequest, whose upload progress events
+ * fetch lacks. `onProgress(fraction)` while the bytes go up; resolves with the server's answer.
+ */
+export function uploadCsv(chatId, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/upload_csv/${enc(chatId)}`);
+    xhr.responseType = "json";
+    xhr.setRequestHeader("accept", "application/json");
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    });
+    xhr.upload.addEventListener("load", () => onProgress(1));
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(xhr.response);
+        return;
+      }
+      const error = new ApiError(xhr.status, detailText(xhr.response, xhr.status));
+      if (xhr.status === 401) onUnauthorized(error);
+      reject(error);
+    });
+    xhr.addEventListener("error", () =>
+      reject(new ApiError(0, "the upload did not reach the server (connection closed)")),
+    );
+    const form = new FormData();
+    form.append("file", file, file.name);
+    xhr.send(form);
+  });
+}

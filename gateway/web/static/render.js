@@ -1,0 +1,332 @@
+// The pieces of a conversation: the user's messages, steps (code and what it printed, drew or
+// raised), answers, uploads, restarts and errors. Used both for history and live streams.
+
+import { fileUrl } from "./api.js";
+import { formatBytes, formatShape, formatTime, h, icon } from "./dom.js";
+import { codeBlock } from "./highlight.js";
+import { renderMarkdown } from "./markdown.js";
+import { tableFromHtml } from "./sanitize.js";
+
+const IMAGE_FILE = /\.(png|jpe?g|gif|webp)$/i;
+const BASE64 = /^[A-Za-z0-9+/=\s]+$/;
+
+const STEP_LIMIT = "Stopped at the step limit (LLM_MAX_STEPS).";
+
+const STATUS_TEXT = {
+  running: "running",
+  ok: "done",
+  error: "error",
+  interrupted: "stopped",
+  timeout: "timed out",
+  crashed: "crashed",
+};
+
+function when(iso) {
+  const text = iso ? formatTime(iso) : formatTime(new Date().toISOString());
+  const title = iso ? new Date(iso).toLocaleString() : null;
+  return h("time", { class: "when", datetime: iso || null, title }, text);
+}
+
+/** Where a relative path in an answer ("plot_1.png") points: the chat's file. */
+export function pathResolver(chatId) {
+  return (path) => (/^[\w][\w./ -]*$/.test(path) && !path.includes("..") ? fileUrl(chatId, path) : null);
+}
+
+export function userMessage(text, createdAt) {
+  return h("div", { class: "turn-user" }, h("div", { class: "bubble" }, text), when(createdAt));
+}
+
+export function userCode(code, createdAt) {
+  return h(
+    "div",
+    { class: "turn-user" },
+    h("div", { class: "bubble bubble-code" }, codeBlock(code, { label: "Run code" })),
+    when(createdAt),
+  );
+}
+
+export function errorCard(detail, { status = null, title = null, action = null } = {}) {
+  const heading = title || errorTitle(status);
+  return h(
+    "div",
+    { class: "error-card", role: "alert" },
+    h("strong", {}, heading),
+    h("p", {}, detail),
+    action,
+  );
+}
+
+function errorTitle(status) {
+  if (status === 409) return "This chat is busy";
+  if (status === 503) return "Not available right now";
+  if (status === 413) return "Too large";
+  if (status === 502) return "The sandbox did not answer";
+  if (status === 0) return "No connection";
+  return "Something went wrong";
+}
+
+export function notice(text, kind = "info") {
+  return h("div", { class: `turn-note note-${kind}` }, text);
+}
+
+/** A run the history marks as interrupted, with the reason it gives. */
+export function stopped(entry) {
+  return notice(`Stopped: ${entry.error || "interrupted"}`, "warn");
+}
+
+export function working(text) {
+  return h("div", { class: "working" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
+}
+
+// The figure's file, when it has one, is offered for download with the step's other files.
+function figure(src, filename) {
+  const img = h("img", { src, alt: filename || "figure", loading: "lazy" });
+  const fig = h("figure", { class: "output-figure" }, img);
+  img.addEventListener("error", () => {
+    fig.replaceChildren(
+      h(
+        "p",
+        { class: "muted small-print" },
+        `${filename || "This figure"} is no longer in the workspace ` +
+          "(the session was restarted or the file deleted).",
+      ),
+    );
+  });
+  return fig;
+}
+
+/** One rich output: a DataFrame table, a figure, or the value's text. */
+export function displayOutput(event, chatId) {
+  const data = event.data || {};
+  if (data["text/html"]) {
+    const table = tableFromHtml(data["text/html"]);
+    if (table) return h("div", { class: "output-table" }, table);
+  }
+  if (data["image/png"] && BASE64.test(data["image/png"])) {
+    return figure(`data:image/png;base64,${data["image/png"].replace(/\s/g, "")}`, event.filename);
+  }
+  if (event.filename && IMAGE_FILE.test(event.filename)) {
+    return figure(fileUrl(chatId, event.filename), event.filename);
+  }
+  if (data["text/plain"] !== undefined) return h("pre", { class: "output-value" }, data["text/plain"]);
+  return null;
+}
+
+/** A step: the code that ran and everything it produced, filled live or from a result. */
+export class StepView {
+  constructor(chatId, { label = null, showCode = true } = {}) {
+    this.chatId = chatId;
+    this.label = label;
+    this.showCode = showCode;
+    this.status = h("span", { class: "status status-running" }, STATUS_TEXT.running);
+    this.duration = h("span", { class: "duration" });
+    this.code = h("div", { class: "step-code" });
+    this.outputs = h("div", { class: "outputs" });
+    this.files = h("div", { class: "step-files" });
+    this.notes = h("div", { class: "step-notes" });
+    this.lastStream = null;
+    const name = h("span", { class: "step-label" }, label || "Python");
+    const head = h("div", { class: "step-head" }, name, this.status, this.duration);
+    this.el = h("div", { class: "step" }, head, this.code, this.outputs, this.files, this.notes);
+  }
+
+  setCode(code) {
+    if (this.showCode) this.code.replaceChildren(codeBlock(code, { label: "Python" }));
+  }
+
+  addStream(type, text) {
+    if (!text) return;
+    if (this.lastStream && this.lastStream.type === type && this.outputs.lastChild === this.lastStream.el) {
+      this.lastStream.el.append(text);
+      return;
+    }
+    const el = h("pre", { class: `output-stream ${type}` }, text);
+    this.lastStream = { type, el };
+    this.outputs.append(el);
+  }
+
+  addDisplay(event) {
+    const node = displayOutput(event, this.chatId);
+    if (node) this.outputs.append(node);
+  }
+
+  addError(event) {
+    const traceback = (event.traceback || []).join("\n");
+    this.outputs.append(
+      h(
+        "div",
+        { class: "output-error" },
+        h("div", { class: "error-name" }, `${event.ename}: ${event.evalue}`),
+        traceback ? h("pre", { class: "traceback" }, traceback) : null,
+      ),
+    );
+  }
+
+  addFile(change) {
+    const name = change.path;
+    const label = `${name} · ${change.change}${change.size ? ` · ${formatBytes(change.size)}` : ""}`;
+    const chip =
+      change.change === "deleted"
+        ? h("span", { class: "file-chip deleted" }, icon("file"), label)
+        : h(
+            "a",
+            { class: "file-chip", href: fileUrl(this.chatId, name), download: name.split("/").pop() },
+            icon("download"),
+            label,
+          );
+    this.files.append(chip);
+  }
+
+  /** The step's end: its status, duration and what happened to the kernel. */
+  finish(result) {
+    const status = result.status || "ok";
+    this.status.className = `status status-${status}`;
+    this.status.textContent = STATUS_TEXT[status] || status;
+    if (result.duration_ms !== undefined) {
+      this.duration.textContent = `${(result.duration_ms / 1000).toFixed(2)} s`;
+    }
+    const kernel = result.kernel || {};
+    if (kernel.restarted) {
+      const states = { kept: "kept", restored: "restored from the last checkpoint", lost: "lost" };
+      const why = kernel.reason ? ` (${kernel.reason})` : "";
+      const variables = states[kernel.state] || kernel.state;
+      this.notes.append(notice(`The Python kernel restarted${why}; variables ${variables}.`, "warn"));
+    }
+    const unsaved = Object.keys(result.not_persisted || {});
+    if (unsaved.length) {
+      const text = `Not saved across restarts: ${unsaved.join(", ")} (cannot be pickled).`;
+      this.notes.append(notice(text, "muted"));
+    }
+    const shown = [this.code, this.outputs, this.files, this.notes].some((el) => el.hasChildNodes());
+    const quiet = !shown;
+    if (quiet && status === "ok") this.duration.before(h("span", { class: "muted quiet" }, "no output"));
+  }
+
+  /** A finished step from a reply or the history. */
+  static fromResult(chatId, result, options = {}) {
+    const step = new StepView(chatId, options);
+    if (result.code) step.setCode(result.code);
+    step.addStream("stdout", result.stdout);
+    step.addStream("stderr", result.stderr);
+    for (const output of result.outputs || []) step.addDisplay(output);
+    if (result.error) step.addError(result.error);
+    for (const change of result.files || []) step.addFile(change);
+    step.finish(result);
+    return step;
+  }
+}
+
+/** The assistant's side of a question: text and steps in the order they came, then a status. */
+export class AnswerView {
+  constructor(chatId) {
+    this.chatId = chatId;
+    this.timeline = h("div", { class: "timeline" });
+    this.statusEl = h("div", { class: "turn-status" });
+    this.el = h("div", { class: "turn-assistant" }, this.timeline, this.statusEl);
+    this.steps = new Map();
+    this.text = null;
+  }
+
+  addText(delta) {
+    if (!this.text) {
+      this.text = { source: "", el: h("div", { class: "answer markdown" }), pending: false };
+      this.timeline.append(this.text.el);
+    }
+    const segment = this.text;
+    segment.source += delta;
+    if (!segment.pending) {
+      segment.pending = true;
+      requestAnimationFrame(() => {
+        segment.pending = false;
+        const resolvePath = pathResolver(this.chatId);
+        segment.el.replaceChildren(renderMarkdown(segment.source, { resolvePath }));
+      });
+    }
+  }
+
+  step(number) {
+    let step = this.steps.get(number);
+    if (!step) {
+      step = new StepView(this.chatId, { label: `Step ${number}` });
+      this.steps.set(number, step);
+      this.timeline.append(step.el);
+      this.text = null;
+    }
+    return step;
+  }
+
+  setStatus(node) {
+    this.statusEl.replaceChildren(...(node ? [node] : []));
+  }
+
+  /** `done`: every step gets its final status; the answer is what the reply says it is. */
+  finish(reply) {
+    (reply.steps || []).forEach((result, index) => this.step(index + 1).finish(result));
+    if (!this.text && !this.timeline.querySelector(".answer") && reply.answer) this.addText(reply.answer);
+    this.setStatus(reply.status === "step_limit" ? notice(STEP_LIMIT, "warn") : null);
+  }
+
+  /** Steps that never got their end (the run was stopped or failed) are marked so. */
+  abandon(status) {
+    for (const step of this.steps.values()) {
+      if (step.status.classList.contains("status-running")) step.finish({ status });
+    }
+  }
+
+  static fromHistory(chatId, entry) {
+    const view = new AnswerView(chatId);
+    (entry.steps || []).forEach((result, index) => {
+      const step = StepView.fromResult(chatId, result, { label: `Step ${index + 1}` });
+      view.steps.set(index + 1, step);
+      view.timeline.append(step.el);
+    });
+    if (entry.answer) {
+      const text = renderMarkdown(entry.answer, { resolvePath: pathResolver(chatId) });
+      view.timeline.append(h("div", { class: "answer markdown" }, text));
+    }
+    if (entry.status === "running") view.setStatus(working("Still running…"));
+    else if (entry.status === "interrupted") view.setStatus(stopped(entry));
+    else if (entry.status === "failed") view.setStatus(errorCard(entry.error || "the query failed"));
+    else if (entry.answer_status === "step_limit") view.setStatus(notice(STEP_LIMIT, "warn"));
+    return view;
+  }
+}
+
+export function uploadMessage(entry, result = null) {
+  const shape = formatShape(entry.shape);
+  const line = h(
+    "div",
+    { class: "turn-event" },
+    icon("table"),
+    h(
+      "span",
+      {},
+      "Loaded ",
+      h("strong", {}, entry.file),
+      " as ",
+      h("code", {}, entry.variable),
+      shape ? ` · ${shape}` : "",
+    ),
+    when(entry.created_at),
+  );
+  if (!result || !result.columns) return line;
+  const head = (result.head || []).slice(0, 5);
+  const table = h(
+    "table",
+    { class: "frame" },
+    h("thead", {}, h("tr", {}, result.columns.map((c) => h("th", {}, c)))),
+    h("tbody", {}, head.map((row) => h("tr", {}, result.columns.map((c) => h("td", {}, cellText(row[c])))))),
+  );
+  return h("div", { class: "turn-upload" }, line, h("div", { class: "table-wrap" }, table));
+}
+
+export function restartMessage(entry) {
+  const text = h("span", {}, "Session restarted · variables and files cleared");
+  return h("div", { class: "turn-divider" }, text, when(entry.created_at));
+}
+
+export function cellText(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
