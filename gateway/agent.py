@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from gateway.chats import Chat, ChatStore
 from gateway.llm import LLM, ToolCall
 from gateway.prompts import clip_middle, history_messages, system_prompt
-from gateway.queries import CodeResult, QueryService, journal_form
+from gateway.queries import CLIENT_GONE, CodeResult, QueryService, journal_form
 from gateway.sessions import SessionService
 from gateway.settings import Settings
 from gateway.workspace import list_files
@@ -101,6 +101,7 @@ class Agent:
             }
             journal = await self._chats.messages(chat.chat_id)
             index = await self._chats.start_query(chat.chat_id, message)
+            await self._chats.name_if_untitled(chat, query)
             steps: list[Step] = []
             try:
                 reply = await self._loop(chat, query, message["id"], journal, steps, emit)
@@ -108,7 +109,7 @@ class Agent:
                 cancelled = isinstance(e, asyncio.CancelledError)
                 message["status"] = "interrupted" if cancelled else "failed"
                 message["error"] = (
-                    "the client went away; the running code was interrupted"
+                    CLIENT_GONE
                     if cancelled
                     else getattr(e, "detail", None) or f"{type(e).__name__}: {e}"
                 )

@@ -22,6 +22,9 @@ return 0
 """
 
 
+_TITLE_CHARS = 80
+
+
 class Chat(BaseModel):
     chat_id: str
     user_id: str
@@ -77,6 +80,15 @@ class ChatStore:
             pipe.zrem(keys.user_chats(chat.user_id), chat.chat_id)
             pipe.hdel(keys.running_queries(), chat.chat_id)
             await pipe.execute()
+
+    async def name_if_untitled(self, chat: Chat, text: str) -> None:
+        """Title a chat after its first question (or first line of code), once."""
+        if chat.title:
+            return
+        line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        title = line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
+        if title:
+            await self._redis.hset(keys.chat(chat.chat_id), "title", title)
 
     async def exists(self, chat_id: str) -> bool:
         return bool(await self._redis.exists(keys.chat(chat_id)))

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 _READ_GRACE_S = 15.0
 
 
+CLIENT_GONE = "the client went away; the running code was interrupted"
+
 OnEvent = Callable[[StreamEvent | DisplayEvent | ErrorEvent], Awaitable[None]]
 
 
@@ -69,7 +71,9 @@ class QueryService:
         self._sandboxes = sandboxes
         self._settings = settings
 
-    async def run_code(self, chat: Chat, code: str) -> CodeResult:
+    async def run_code(self, chat: Chat, code: str, on_event: OnEvent | None = None) -> CodeResult:
+        """Run code the user sent directly, journaled as one message. Cancelled (the streaming
+        client went away), the cell is interrupted and the message marked so."""
         timeout_s = self._settings.sandbox_exec_timeout_s
         async with self._chats.query_lock(chat.chat_id, ttl_s=timeout_s + 120):
             message: dict[str, Any] = {
@@ -82,12 +86,15 @@ class QueryService:
             }
             # Journal first: if this gateway dies mid-query the history still shows the query.
             index = await self._chats.start_query(chat.chat_id, message)
+            await self._chats.name_if_untitled(chat, code)
             try:
-                result = await self.execute(chat, code, message["id"])
-            except AppError as e:
-                message["status"] = "failed"
-                message["error"] = e.detail
-                await self._chats.finish_query(chat.chat_id, index, message)
+                result = await self.execute(chat, code, message["id"], on_event)
+            except (AppError, asyncio.CancelledError) as e:
+                if isinstance(e, AppError):
+                    message.update(status="failed", error=e.detail)
+                else:
+                    message.update(status="interrupted", error=CLIENT_GONE)
+                await asyncio.shield(self._chats.finish_query(chat.chat_id, index, message))
                 raise
             message["status"] = "done"
             message["result"] = journal_form(result)

@@ -14,6 +14,7 @@ from gateway.agent import AgentReply, Emit
 from gateway.deps import AgentDep, ChatDep, ChatStoreDep, QueriesDep, SettingsDep
 from gateway.queries import CodeResult
 from shared.errors import AppError, Conflict, PayloadTooLarge
+from shared.protocol import DisplayEvent, ErrorEvent, StreamEvent
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +49,37 @@ async def query(
     settings: SettingsDep,
     stream: bool = False,
 ) -> AgentReply | CodeResult | StreamingResponse:
-    """Answer `query` with the AI data scientist (streamed as Server-Sent Events with
-    `Accept: text/event-stream` or `?stream=true`), or run `code` directly in the sandbox."""
+    """Answer `query` with the AI data scientist, or run `code` directly in the sandbox. Either
+    streams as Server-Sent Events with `Accept: text/event-stream` or `?stream=true`; closing
+    the stream interrupts the running code."""
+    streamed = stream or "text/event-stream" in request.headers.get("accept", "")
     if body.code is not None:
-        if len(body.code.encode()) > settings.max_code_bytes:
+        code = body.code
+        if len(code.encode()) > settings.max_code_bytes:
             raise PayloadTooLarge(f"code is larger than {settings.max_code_bytes} bytes")
-        return await queries.run_code(chat, body.code)
-    question = body.query or ""
-    if not (stream or "text/event-stream" in request.headers.get("accept", "")):
-        return await agent.answer(chat, question, _ignore)
+        if not streamed:
+            return await queries.run_code(chat, code)
+
+        async def run(emit: Emit) -> CodeResult:
+            async def on_event(event: StreamEvent | DisplayEvent | ErrorEvent) -> None:
+                await emit("output", {"step": 1, **event.model_dump(mode="json")})
+
+            return await queries.run_code(chat, code, on_event)
+
+    else:
+        question = body.query or ""
+        if not streamed:
+            return await agent.answer(chat, question, _ignore)
+
+        async def run(emit: Emit) -> AgentReply:
+            return await agent.answer(chat, question, emit)
+
     if await chats.query_running(chat.chat_id):
         # Checked before the stream starts, so a busy chat is a plain 409, not a 200 whose
         # first event is an error. The lock taken inside still settles any race.
         raise Conflict("another query is running in this chat; wait for it to finish")
     return StreamingResponse(
-        _server_sent_events(lambda emit: agent.answer(chat, question, emit)),
+        _server_sent_events(run),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
@@ -72,9 +89,7 @@ async def _ignore(event: str, data: dict[str, Any]) -> None:
     return None
 
 
-async def _server_sent_events(
-    run: Callable[[Emit], Awaitable[AgentReply]],
-) -> AsyncIterator[str]:
+async def _server_sent_events(run: Callable[[Emit], Awaitable[BaseModel]]) -> AsyncIterator[str]:
     """Events as they happen, then `done` with the whole reply, or `error`. When the client
     goes away Starlette cancels this generator, which cancels the run: its code is interrupted."""
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()

@@ -159,6 +159,23 @@ def test_stop_button_interrupts_the_running_code(
     expect(reply.locator(".output-stream.stdout")).to_have_text("still here\n")
 
 
+def test_stop_button_interrupts_code_run_directly(page: Page, web_gateway: GatewayProcess) -> None:
+    sign_in(page, web_gateway)
+    new_chat(page)
+    page.click(".mode label:has-text('Run code')")
+    page.fill("#prompt", "import time\ntime.sleep(60)")
+    page.press("#prompt", "Enter")
+    expect(page.locator("#stop-button")).to_be_visible()
+    page.wait_for_timeout(500)  # the cell is running in the sandbox now
+    page.click("#stop-button")
+    expect(page.locator(".turn-assistant").last).to_contain_text("Stopped")
+    expect(page.locator("#send-button")).to_be_visible()
+    page.fill("#prompt", "print('right away')")
+    page.press("#prompt", "Enter")
+    reply = page.locator(".turn-assistant").last
+    expect(reply.locator(".output-stream.stdout")).to_have_text("right away\n", timeout=10_000)
+
+
 def test_a_busy_chat_says_so_where_the_question_was_asked(
     page: Page, web_gateway: GatewayProcess
 ) -> None:

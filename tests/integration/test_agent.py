@@ -90,6 +90,8 @@ def test_sine_wave_query_answers_with_a_plot(
     assert any(t["function"]["name"] == "run_python" for t in first["tools"])
     assert "plot_1.png" in tool_results(second)[0]
 
+    listed = next(c for c in agent_gateway.client.get("/chats").json() if c["chat_id"] == chat)
+    assert listed["title"] == "create a simple plot showing a sine wave"
     history = agent_gateway.client.get(f"/chat/{chat}/messages").json()
     assert history[-1]["kind"] == "query"
     assert history[-1]["answer"] == reply["answer"]

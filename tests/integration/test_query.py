@@ -1,5 +1,11 @@
 """Running code in a chat through the gateway: state, output, errors."""
 
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+
 from tests.gateway_process import GatewayProcess
 
 
@@ -44,3 +50,51 @@ def test_history_records_each_query(gateway: GatewayProcess, chat_id: str) -> No
     assert [m["code"] for m in messages] == ["a = 1", "a + 1"]
     assert messages[1]["result"]["result"] == "2"
     assert all(m["status"] == "done" for m in messages)
+
+
+def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict]]:
+    event = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: ") and event:
+            yield event, json.loads(line.removeprefix("data: "))
+
+
+def test_code_can_stream_its_output(gateway: GatewayProcess, chat_id: str) -> None:
+    code = "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.2)\n'end'"
+    with gateway.client.stream(
+        "POST", f"/query/{chat_id}?stream=true", json={"code": code}
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = list(sse_events(response))
+    names = [name for name, _ in events]
+    assert names[-1] == "done"
+    printed = "".join(d["text"] for n, d in events if n == "output" and d["type"] == "stdout")
+    assert printed == "0\n1\n2\n"
+    assert names.count("output") >= 3  # the prints arrived as they happened, not in one piece
+    assert events[-1][1]["result"] == "'end'"
+
+
+def test_closing_a_code_stream_interrupts_the_code(gateway: GatewayProcess, chat_id: str) -> None:
+    code = "import time\nprint('started', flush=True)\ntime.sleep(60)"
+    with gateway.client.stream(
+        "POST", f"/query/{chat_id}", json={"code": code}, headers={"accept": "text/event-stream"}
+    ) as response:
+        next(sse_events(response))
+    deadline = time.monotonic() + 10
+    while (
+        reply := gateway.client.post(f"/query/{chat_id}", json={"code": "'free'"})
+    ).status_code == 409:
+        assert time.monotonic() < deadline, "the code kept running after the client left"
+        time.sleep(0.1)
+    assert reply.json()["result"] == "'free'"
+    statuses = [m["status"] for m in gateway.client.get(f"/chat/{chat_id}/messages").json()]
+    assert statuses == ["interrupted", "done"]
+
+
+def test_first_query_names_the_chat(gateway: GatewayProcess, chat_id: str) -> None:
+    gateway.run(chat_id, "\n# load the rentals data\nx = 1")
+    gateway.run(chat_id, "y = 2")
+    chat = next(c for c in gateway.client.get("/chats").json() if c["chat_id"] == chat_id)
+    assert chat["title"] == "# load the rentals data"

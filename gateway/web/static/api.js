@@ -70,7 +70,6 @@ export const api = {
   deleteChat: (chatId) => call("DELETE", `/chat/${enc(chatId)}`),
   deleteAllChats: () => call("DELETE", "/chats/all"),
   messages: (chatId) => call("GET", `/chat/${enc(chatId)}/messages`),
-  runCode: (chatId, code) => call("POST", `/query/${enc(chatId)}`, { json: { code } }),
   variables: (chatId) => call("GET", `/variables/${enc(chatId)}`),
   variable: (chatId, name, offset = 0, limit = 100) =>
     call("GET", `/variable/${enc(chatId)}/${enc(name)}?offset=${offset}&limit=${limit}`),
@@ -87,17 +86,18 @@ export function variableCsvUrl(chatId, name) {
 }
 
 /**
- * Ask the AI data scientist, reading its Server-Sent Events as they come: `onEvent(name, data)`
- * for step_started, code, output, file, answer, done and error. Aborting `signal` closes the
- * stream, which makes the gateway interrupt the code that is running.
+ * Send a query (`{query}` for the AI data scientist, or `{code}` to run directly), reading its
+ * Server-Sent Events as they come: `onEvent(name, data)` for step_started, code, output, file,
+ * answer, done and error. Aborting `signal` closes the stream, which makes the gateway interrupt
+ * the code that is running.
  */
-export async function streamQuery(chatId, query, onEvent, signal) {
+export async function streamQuery(chatId, body, onEvent, signal) {
   let response;
   try {
     response = await fetch(`/query/${enc(chatId)}?stream=true`, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify({ query }),
+      body: JSON.stringify(body),
       credentials: "same-origin",
       signal,
     });

@@ -195,7 +195,7 @@ async function start() {
 }
 
 async function signOut() {
-  const running = [...state.views.values()].some((v) => v.busy === "query");
+  const running = [...state.views.values()].some((v) => v.busy === "query" || v.busy === "code");
   const message = "A query is still running; signing out stops it.";
   if (running && !(await confirmAction({ title: "Sign out?", message, confirm: "Sign out" }))) return;
   try {
@@ -471,8 +471,8 @@ function updateComposer() {
   const busy = view ? view.busy : null;
   const text = $("prompt").value.trim();
   $("send-button").disabled = !view || !!busy || !text;
-  $("send-button").hidden = busy === "query";
-  $("stop-button").hidden = busy !== "query";
+  $("send-button").hidden = busy === "query" || busy === "code";
+  $("stop-button").hidden = busy !== "query" && busy !== "code";
   $("send-button").textContent = busy === "code" ? "Running…" : busy === "upload" ? "Uploading…" : "Send";
   for (const id of ["restart-button", "upload-button", "attach-button"]) $(id).disabled = !view || !!busy;
 }
@@ -556,7 +556,7 @@ function wire() {
   });
   window.addEventListener("beforeunload", (e) => {
     // Leaving closes the stream, which stops the code: ask first.
-    if ([...state.views.values()].some((v) => v.busy === "query")) e.preventDefault();
+    if ([...state.views.values()].some((v) => v.busy === "query" || v.busy === "code")) e.preventDefault();
   });
   setUnauthorizedHandler(() => {
     if (state.user) showSignIn("Your session ended. Sign in again to continue.");

@@ -170,7 +170,7 @@ export class ChatView {
       this.hooks.scroll(this, false);
     };
     try {
-      await streamQuery(this.id, question, onEvent, this.controller.signal);
+      await streamQuery(this.id, { query: question }, onEvent, this.controller.signal);
       if (!ended) {
         answer.abandon("interrupted");
         answer.setStatus(errorCard("The connection closed before the answer was complete.", { status: 0 }));
@@ -199,13 +199,30 @@ export class ChatView {
     const box = h("div", { class: "turn-assistant" }, working("Running…"));
     this.append([userCode(code), box]);
     this.hooks.scroll(this, true);
+    this.controller = new AbortController();
     this.setBusy("code");
+    let ended = false;
+    const onEvent = (name, data) => {
+      if (name === "done") {
+        ended = true;
+        box.replaceChildren(StepView.fromResult(this.id, data, { label: "Result", showCode: false }).el);
+      } else if (name === "error") {
+        ended = true;
+        box.replaceChildren(this.failure(data.status, data.detail));
+      }
+    };
     try {
-      const result = await api.runCode(this.id, code);
-      box.replaceChildren(StepView.fromResult(this.id, result, { label: "Result", showCode: false }).el);
+      // Streamed, so that Stop (closing the stream) interrupts the code in the sandbox.
+      await streamQuery(this.id, { code }, onEvent, this.controller.signal);
+      if (!ended) box.replaceChildren(errorCard("The connection closed before the code finished.", { status: 0 }));
     } catch (e) {
-      box.replaceChildren(this.failure(e.status, e.detail || String(e)));
+      if (e.name === "AbortError") {
+        box.replaceChildren(notice("Stopped. The code was interrupted; variables from earlier runs are kept.", "warn"));
+      } else {
+        box.replaceChildren(this.failure(e.status, e.detail || String(e)));
+      }
     } finally {
+      this.controller = null;
       this.setBusy(null);
       this.hooks.scroll(this, false);
       this.hooks.changed(this.id);
