@@ -5,27 +5,41 @@ multi-gigabyte upload; this ASGI middleware answers 413 as soon as the limit is 
 """
 
 import json
+from typing import NamedTuple
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class Limit(NamedTuple):
+    """A body may have `content_bytes` (the setting's value, named in the 413) plus `slack` for
+    its envelope: JSON quoting, multipart headers."""
+
+    content_bytes: int
+    setting: str
+    slack: int = 64 * 1024
+
+    @property
+    def total(self) -> int:
+        return self.content_bytes + self.slack
 
 
 class _TooLarge(HTTPException):
     """An HTTPException so that FastAPI, which wraps other errors raised while it reads a body
     into a 400, lets it through to be answered as the 413 it is."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: Limit) -> None:
         super().__init__(413, _message(limit))
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int]) -> None:
+    def __init__(self, app: ASGIApp, default_limit: Limit, limits: dict[str, Limit]) -> None:
         self.app = app
         self.default_limit = default_limit
-        # Path prefix -> limit in bytes; the longest matching prefix wins.
+        # Path prefix -> limit; the longest matching prefix wins.
         self.limits = sorted(limits.items(), key=lambda item: -len(item[0]))
 
-    def _limit(self, path: str) -> int:
+    def _limit(self, path: str) -> Limit:
         return next((n for prefix, n in self.limits if path.startswith(prefix)), self.default_limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -34,7 +48,7 @@ class BodyLimit:
             return
         limit = self._limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit.total:
             await _reject(send, limit)
             return
         received = 0
@@ -45,7 +59,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if received > limit.total:
                     raise _TooLarge(limit)
             return message
 
@@ -61,11 +75,11 @@ class BodyLimit:
                 await _reject(send, limit)
 
 
-def _message(limit: int) -> str:
-    return f"request body is larger than the limit of {limit} bytes"
+def _message(limit: Limit) -> str:
+    return f"the request is larger than {limit.setting} allows ({limit.content_bytes} bytes)"
 
 
-async def _reject(send: Send, limit: int) -> None:
+async def _reject(send: Send, limit: Limit) -> None:
     body = json.dumps({"detail": _message(limit)})
     await send(
         {

@@ -20,7 +20,7 @@ from gateway.auth import Authenticator, local_token, log_sign_in
 from gateway.chats import ChatStore
 from gateway.executor_client import ExecutorUnavailable
 from gateway.github import SIGN_IN_WINDOW_S
-from gateway.limits import BodyLimit
+from gateway.limits import BodyLimit, Limit
 from gateway.llm import LLM
 from gateway.queries import QueryService
 from gateway.routes import auth, chats, files, health, query, state, tokens, web
@@ -31,8 +31,6 @@ from shared.errors import AppError
 
 log = logging.getLogger("gateway")
 
-# JSON envelope around the code itself: quotes, escapes and the key.
-_ENVELOPE_BYTES = 64 * 1024
 # How often idle sandboxes are looked for: often enough that one is stopped within a quarter of
 # SANDBOX_IDLE_TIMEOUT_S past its time, and never more than every 30 s.
 _IDLE_CHECK_MAX_INTERVAL_S = 30.0
@@ -96,8 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="AI Data Scientist", version="0.1.0", lifespan=lifespan)
     app.add_middleware(
         BodyLimit,
-        default_limit=settings.max_code_bytes + _ENVELOPE_BYTES,
-        limits={"/upload_csv/": settings.max_upload_bytes + _ENVELOPE_BYTES},
+        default_limit=Limit(settings.max_code_bytes, "MAX_CODE_BYTES"),
+        limits={"/upload_csv/": Limit(settings.max_upload_bytes, "MAX_UPLOAD_BYTES")},
     )
     if github_mode:
         # authlib keeps the marker of a sign-in in progress in Starlette's session: a cookie of

@@ -46,7 +46,9 @@ async def write_stream(chunks: AsyncIterator[bytes], target: Path, limit: int) -
             async for chunk in chunks:
                 written += len(chunk)
                 if written > limit:
-                    raise PayloadTooLarge(f"the file is larger than the limit of {limit} bytes")
+                    raise PayloadTooLarge(
+                        f"the file is larger than MAX_UPLOAD_BYTES allows ({limit} bytes)"
+                    )
                 f.write(chunk)
     except BaseException:
         target.unlink(missing_ok=True)

@@ -56,7 +56,9 @@ async def query(
     if body.code is not None:
         code = body.code
         if len(code.encode()) > settings.max_code_bytes:
-            raise PayloadTooLarge(f"code is larger than {settings.max_code_bytes} bytes")
+            raise PayloadTooLarge(
+                f"the code is larger than MAX_CODE_BYTES allows ({settings.max_code_bytes} bytes)"
+            )
         if not streamed:
             return await queries.run_code(chat, code)
 
