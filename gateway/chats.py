@@ -1,5 +1,6 @@
 """The chat store: users' chats and their message journal, in Redis."""
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -102,7 +103,18 @@ class ChatStore:
         await self._redis.lset(keys.chat_messages(chat_id), index, json.dumps(message))
 
     async def start_query(self, chat_id: str, message: dict[str, Any]) -> int:
-        """Journal a query as running, so a gateway that dies during it leaves a trace."""
+        """Journal a query as running, so a gateway that dies during it leaves a trace. A caller
+        cancelled meanwhile gets the entry closed as interrupted, never left "running"."""
+        pending = asyncio.ensure_future(self._journal_running(chat_id, message))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            index = await asyncio.shield(pending)
+            message.update(status="interrupted", error="the client went away before it started")
+            await asyncio.shield(self.finish_query(chat_id, index, message))
+            raise
+
+    async def _journal_running(self, chat_id: str, message: dict[str, Any]) -> int:
         index = await self.append_message(chat_id, message)
         await self._redis.hset(keys.running_queries(), chat_id, index)
         return index
@@ -140,9 +152,18 @@ class ChatStore:
         the chat if this gateway dies while holding it."""
         token = secrets.token_hex(16)
         key = keys.chat_lock(chat_id)
-        if not await self._redis.set(key, token, nx=True, px=int(ttl_s * 1000)):
+        acquire = asyncio.ensure_future(self._redis.set(key, token, nx=True, px=int(ttl_s * 1000)))
+        try:
+            acquired = await asyncio.shield(acquire)
+        except asyncio.CancelledError:
+            # Cancelled (the client left) while the SET was on its way: it may still land, and
+            # would then keep the chat locked for the whole TTL. Let it finish and undo it.
+            if await asyncio.shield(acquire):
+                await asyncio.shield(self._release(keys=[key], args=[token]))
+            raise
+        if not acquired:
             raise Conflict("another query is running in this chat; wait for it to finish")
         try:
             yield
         finally:
-            await self._release(keys=[key], args=[token])
+            await asyncio.shield(self._release(keys=[key], args=[token]))

@@ -72,6 +72,7 @@ class SandboxManager:
         self._running: set[str] = set()
         self._last_used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._starting: dict[str, asyncio.Task[None]] = {}
         self._user = self._sandbox_user()
 
     def paths(self, chat_id: str) -> ChatPaths:
@@ -217,19 +218,31 @@ class SandboxManager:
         return client
 
     async def ensure_running(self, chat: Chat) -> ExecutorClient:
-        """The chat's executor, creating or starting its container first when needed."""
-        self._last_used[chat.chat_id] = time.monotonic()
-        if chat.chat_id in self._running:
-            return self.client(chat.chat_id)
+        """The chat's executor, creating or starting its container first when needed.
+
+        The start runs as its own task that every caller awaits (shielded): a caller that is
+        cancelled (a client went away) must not abandon a half-done start for the next caller
+        to trip over, for instance by removing the socket a just-started executor made."""
+        chat_id = chat.chat_id
+        self._last_used[chat_id] = time.monotonic()
+        if chat_id not in self._running:
+            start = self._starting.get(chat_id)
+            if start is None:
+                start = self._starting[chat_id] = asyncio.create_task(self._start(chat))
+                start.add_done_callback(lambda _: self._starting.pop(chat_id, None))
+            await asyncio.shield(start)
+        return self.client(chat_id)
+
+    async def _start(self, chat: Chat) -> None:
         async with self._lock(chat.chat_id):
-            if chat.chat_id not in self._running:
-                try:
-                    await asyncio.to_thread(self._ensure_started, chat)
-                except APIError as e:
-                    raise SandboxError(f"could not start the sandbox: {e.explanation or e}") from e
-                await self._wait_ready(chat.chat_id)
-                self._running.add(chat.chat_id)
-        return self.client(chat.chat_id)
+            if chat.chat_id in self._running:
+                return
+            try:
+                await asyncio.to_thread(self._ensure_started, chat)
+            except APIError as e:
+                raise SandboxError(f"could not start the sandbox: {e.explanation or e}") from e
+            await self._wait_ready(chat.chat_id)
+            self._running.add(chat.chat_id)
 
     def mark_unavailable(self, chat_id: str) -> None:
         """Forget that the chat's executor answered; the next ensure_running checks Docker."""

@@ -93,7 +93,7 @@ def test_a_file_past_the_limit_is_refused_with_the_reason(
     )
     status = page.locator("#upload-status")
     expect(status).to_contain_text("File too large. big.csv was not loaded")
-    expect(status).to_contain_text(f"limit of {MAX_UPLOAD_BYTES} bytes")
+    expect(status).to_contain_text(f"MAX_UPLOAD_BYTES allows ({MAX_UPLOAD_BYTES} bytes)")
     screenshot(page, "error-too-large")
     status.locator("button", has_text="Dismiss").click()
     expect(status).to_be_hidden()

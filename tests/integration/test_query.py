@@ -98,3 +98,21 @@ def test_first_query_names_the_chat(gateway: GatewayProcess, chat_id: str) -> No
     gateway.run(chat_id, "y = 2")
     chat = next(c for c in gateway.client.get("/chats").json() if c["chat_id"] == chat_id)
     assert chat["title"] == "# load the rentals data"
+
+
+def test_leaving_while_the_sandbox_starts_leaves_it_usable(gateway: GatewayProcess) -> None:
+    for _ in range(3):
+        chat_id = gateway.client.post("/create_chat").json()["chat_id"]
+        with gateway.client.stream(
+            "POST", f"/query/{chat_id}?stream=true", json={"code": "1"}
+        ) as response:
+            assert response.status_code == 200  # and gone before the new sandbox is up
+        deadline = time.monotonic() + 10
+        while (
+            reply := gateway.client.post(f"/query/{chat_id}", json={"code": "2"})
+        ).status_code == 409:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["result"] == "2"
+        gateway.client.delete(f"/chat/{chat_id}")
