@@ -194,7 +194,7 @@ def test_gateway_killed_during_a_query(
 
 
 def test_redis_restart_loses_no_chat_or_message(
-    data_dir: Path, tmp_path: Path, gateway_env: dict[str, str]
+    tmp_path: Path, gateway_env: dict[str, str]
 ) -> None:
     redis_dir = tmp_path / "redis"
     redis_dir.mkdir()
