@@ -117,7 +117,7 @@ class QueryService:
                 async for event in client.execute(
                     request, read_timeout_s=timeout_s + _READ_GRACE_S
                 ):
-                    _apply(result, event)
+                    apply_event(result, event)
                     if on_event is not None and not isinstance(event, EndEvent):
                         await on_event(event)
                 return result
@@ -154,7 +154,9 @@ def journal_form(result: CodeResult) -> dict[str, Any]:
     return data
 
 
-def _apply(result: CodeResult, event: StreamEvent | DisplayEvent | ErrorEvent | EndEvent) -> None:
+def apply_event(
+    result: CodeResult, event: StreamEvent | DisplayEvent | ErrorEvent | EndEvent
+) -> None:
     match event:
         case StreamEvent(type="stdout", text=text):
             result.stdout += text

@@ -187,12 +187,12 @@ def test_streamed_events_arrive_in_order(
 def test_client_disconnect_interrupts_the_running_code(
     agent_gateway: GatewayProcess, chat: str, llm: FakeLLM
 ) -> None:
-    llm.script(tool("import time\ntime.sleep(60)"), say("never reached"))
+    llm.script(tool("print('waiting', flush=True)\nimport time\ntime.sleep(60)"), say("never"))
     with agent_gateway.client.stream(
         "POST", f"/query/{chat}?stream=true", json={"query": "sleep"}
     ) as response:
-        for name, _ in read_events(response):
-            if name == "code":
+        for name, data in read_events(response):
+            if name == "output" and data.get("text") == "waiting\n":
                 break
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -201,6 +201,10 @@ def test_client_disconnect_interrupts_the_running_code(
             break
         time.sleep(0.2)
     assert history[-1]["status"] == "interrupted"
+    # The step that was running stays in the history, with what it printed before the stop.
+    [step] = history[-1]["steps"]
+    assert "time.sleep(60)" in step["code"]
+    assert (step["status"], step["stdout"]) == ("interrupted", "waiting\n")
     # The chat frees up at once (the lock is released just after the history is written), and
     # the sleeping cell was interrupted rather than left to run its 60 s.
     deadline = time.monotonic() + 5
