@@ -114,6 +114,10 @@ def _only_read(name: ast.Name, parents: dict[ast.AST, ast.AST], reading_calls: f
         and isinstance(parent.ctx, ast.Load)
     ):
         node, parent = parent, parents.get(parent)
+    # A tuple or list literal only shown as the cell's value (`len(df), df.shape`) reads what it
+    # holds; one bound or passed on is a new reference and is decided by what happens to it.
+    while isinstance(parent, ast.Tuple | ast.List) and isinstance(parent.ctx, ast.Load):
+        node, parent = parent, parents.get(parent)
     if isinstance(parent, ast.Call):
         func = parent.func
         return isinstance(func, ast.Name) and func.id in reading_calls and node in parent.args

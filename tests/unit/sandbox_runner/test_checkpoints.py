@@ -40,7 +40,8 @@ def test_only_what_a_cell_may_change_is_checkpointed(executor: Executor) -> None
     executor.run("import pandas as pd\nbig = list(range(10))\ndf = pd.DataFrame({'a': [1]})")
     files = {name: executor.state / f"{name}.pkl" for name in ("big", "df")}
     before = {name: (p.stat().st_mtime_ns, p.stat().st_ino) for name, p in files.items()}
-    for code in ("x = 1", "len(big)", "print(big)", "big[0] + 1", "df.head()", "df.shape"):
+    reads = ("x = 1", "len(big)", "print(big)", "big[0] + 1", "df.head()", "df.shape")
+    for code in (*reads, "len(df), df.shape", "[big[0], df.columns]"):
         cell = executor.run(code)
         assert cell.end.status == "ok"
         assert "big" not in cell.end.variables_changed and "df" not in cell.end.variables_changed
@@ -49,6 +50,8 @@ def test_only_what_a_cell_may_change_is_checkpointed(executor: Executor) -> None
     assert executor.run("big.append(10)").end.variables_changed == ["big"]
     assert files["big"].stat().st_ino != before["big"][1]
     assert executor.run("1 + 1").end.variables_changed == []
+    # A literal that keeps a reference is not a mere read: `t[0]` is `big` itself.
+    assert executor.run("t = (big, 1)\nt[0].append(11)").end.variables_changed == ["big", "t"]
 
 
 def test_a_deleted_variable_is_not_restored(executor: Executor) -> None:
