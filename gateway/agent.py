@@ -8,14 +8,12 @@ streaming route turns it into Server-Sent Events).
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from gateway.chats import Chat, ChatStore
+from gateway.chats import Chat, ChatStore, journal_entry
 from gateway.llm import LLM, ToolCall
 from gateway.prompts import clip_middle, history_messages, system_prompt
 from gateway.queries import CLIENT_GONE, CodeResult, QueryService, apply_event, journal_form
@@ -90,15 +88,7 @@ class Agent:
         s = self._settings
         ttl = s.llm_max_steps * (s.sandbox_exec_timeout_s + s.llm_timeout_s) + 120
         async with self._chats.query_lock(chat.chat_id, ttl_s=ttl):
-            message: dict[str, Any] = {
-                "id": uuid.uuid4().hex,
-                "role": "user",
-                "kind": "query",
-                "query": query,
-                "created_at": datetime.now(UTC).isoformat(),
-                "status": "running",
-                "steps": [],
-            }
+            message = journal_entry("query", query=query, steps=[])
             journal = await self._chats.messages(chat.chat_id)
             index = await self._chats.start_query(chat.chat_id, message)
             await self._chats.name_if_untitled(chat, query)

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -35,6 +36,18 @@ class Chat(BaseModel):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def journal_entry(kind: str, role: str = "user", status: str = "running", **fields: Any) -> dict:
+    """A new message of a chat's history: a query, a code run, an upload, a restart."""
+    return {
+        "id": uuid.uuid4().hex,
+        "role": role,
+        "kind": kind,
+        "created_at": _now().isoformat(),
+        "status": status,
+        **fields,
+    }
 
 
 class ChatStore:

@@ -4,14 +4,12 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.chats import Chat, ChatStore
+from gateway.chats import Chat, ChatStore, journal_entry
 from gateway.executor_client import ExecutorUnavailable
 from gateway.sandboxes import SandboxManager
 from gateway.settings import Settings
@@ -76,14 +74,7 @@ class QueryService:
         client went away), the cell is interrupted and the message marked so."""
         timeout_s = self._settings.sandbox_exec_timeout_s
         async with self._chats.query_lock(chat.chat_id, ttl_s=timeout_s + 120):
-            message: dict[str, Any] = {
-                "id": uuid.uuid4().hex,
-                "role": "user",
-                "kind": "code",
-                "code": code,
-                "created_at": datetime.now(UTC).isoformat(),
-                "status": "running",
-            }
+            message = journal_entry("code", code=code)
             # Journal first: if this gateway dies mid-query the history still shows the query.
             index = await self._chats.start_query(chat.chat_id, message)
             await self._chats.name_if_untitled(chat, code)

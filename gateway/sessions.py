@@ -8,11 +8,10 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.chats import Chat, ChatStore
+from gateway.chats import Chat, ChatStore, journal_entry
 from gateway.executor_client import ExecutorClient, ExecutorUnavailable
 from gateway.sandboxes import SANDBOX_UID, SandboxManager
 from gateway.settings import Settings
@@ -66,8 +65,7 @@ class SessionService:
                 # next query starts an empty kernel.
                 await asyncio.to_thread(self._clear_folders, chat.chat_id)
             await self._chats.append_message(
-                chat.chat_id,
-                {"role": "system", "kind": "restart", "created_at": _now(), "status": "done"},
+                chat.chat_id, journal_entry("restart", role="system", status="done")
             )
 
     async def load_csv(
@@ -91,15 +89,13 @@ class SessionService:
                 raise
             await self._chats.append_message(
                 chat.chat_id,
-                {
-                    "role": "user",
-                    "kind": "upload",
-                    "created_at": _now(),
-                    "status": "done",
-                    "file": filename,
-                    "variable": result.variable,
-                    "shape": result.shape,
-                },
+                journal_entry(
+                    "upload",
+                    status="done",
+                    file=filename,
+                    variable=result.variable,
+                    shape=result.shape,
+                ),
             )
             return result.model_copy(update={"path": filename})
 
@@ -137,7 +133,3 @@ def _hand_to_sandbox(path: Path) -> None:
     if os.getuid() == 0:
         os.chown(path, SANDBOX_UID, SANDBOX_UID)
     path.chmod(0o640)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()

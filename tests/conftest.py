@@ -93,11 +93,8 @@ def gateway(gateway_env: dict[str, str], tmp_path_factory) -> Iterator[GatewayPr
 @pytest.fixture
 def chat_id(gateway: GatewayProcess) -> Iterator[str]:
     """A fresh chat, deleted (with its sandbox) after the test."""
-    response = gateway.client.post("/create_chat")
-    assert response.status_code == 201, response.text
-    chat_id = response.json()["chat_id"]
-    yield chat_id
-    gateway.client.delete(f"/chat/{chat_id}")
+    with gateway.new_chat() as chat_id:
+        yield chat_id
 
 
 @pytest.fixture(scope="session")

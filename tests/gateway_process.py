@@ -5,6 +5,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,17 @@ class GatewayProcess:
         response = self.client.post(f"/query/{chat_id}", json={"code": code})
         assert response.status_code == 200, response.text
         return response.json()
+
+    @contextmanager
+    def new_chat(self) -> Iterator[str]:
+        """A fresh chat, deleted (with its sandbox and files) afterwards."""
+        response = self.client.post("/create_chat")
+        assert response.status_code == 201, response.text
+        chat_id = response.json()["chat_id"]
+        try:
+            yield chat_id
+        finally:
+            self.client.delete(f"/chat/{chat_id}")
 
     def __enter__(self) -> "GatewayProcess":
         self.start()

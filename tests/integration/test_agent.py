@@ -49,9 +49,8 @@ def agent_gateway(gateway_env, llm: FakeLLM, tmp_path_factory) -> Iterator[Gatew
 
 @pytest.fixture
 def chat(agent_gateway: GatewayProcess) -> Iterator[str]:
-    chat_id = agent_gateway.client.post("/create_chat").json()["chat_id"]
-    yield chat_id
-    agent_gateway.client.delete(f"/chat/{chat_id}")
+    with agent_gateway.new_chat() as chat_id:
+        yield chat_id
 
 
 def ask(gateway: GatewayProcess, chat_id: str, question: str) -> httpx.Response:

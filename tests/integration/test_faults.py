@@ -24,9 +24,8 @@ def quick_gateway(gateway_env: dict[str, str], tmp_path_factory) -> Iterator[Gat
 
 @pytest.fixture
 def quick_chat(quick_gateway: GatewayProcess) -> Iterator[str]:
-    chat_id = quick_gateway.client.post("/create_chat").json()["chat_id"]
-    yield chat_id
-    quick_gateway.client.delete(f"/chat/{chat_id}")
+    with quick_gateway.new_chat() as chat_id:
+        yield chat_id
 
 
 def test_infinite_loop_stops_at_timeout_and_chat_works(
@@ -94,9 +93,8 @@ def tight_gateway(gateway_env: dict[str, str], tmp_path_factory) -> Iterator[Gat
 
 @pytest.fixture
 def tight_chat(tight_gateway: GatewayProcess) -> Iterator[str]:
-    chat_id = tight_gateway.client.post("/create_chat").json()["chat_id"]
-    yield chat_id
-    tight_gateway.client.delete(f"/chat/{chat_id}")
+    with tight_gateway.new_chat() as chat_id:
+        yield chat_id
 
 
 def test_memory_bomb_is_killed_and_state_restored(
