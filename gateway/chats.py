@@ -104,9 +104,6 @@ class ChatStore:
         if title:
             await self._redis.hset(keys.chat(chat.chat_id), "title", title)
 
-    async def exists(self, chat_id: str) -> bool:
-        return bool(await self._redis.exists(keys.chat(chat_id)))
-
     async def append_message(self, chat_id: str, message: dict[str, Any]) -> int:
         """Journal a message; returns its index for `update_message`."""
         length = await self._redis.rpush(keys.chat_messages(chat_id), json.dumps(message))

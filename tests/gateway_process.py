@@ -1,5 +1,6 @@
 """A real gateway for tests: `python -m gateway` on a free port, restartable and killable."""
 
+import json
 import os
 import signal
 import subprocess
@@ -70,6 +71,18 @@ class GatewayProcess:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def run_when_free(self, chat_id: str, code: str, within_s: float) -> dict[str, Any]:
+        """Run code as soon as the chat takes it, retrying while it answers 409 (busy); fails
+        if it is still busy after `within_s`."""
+        deadline = time.monotonic() + within_s
+        while (
+            response := self.client.post(f"/query/{chat_id}", json={"code": code})
+        ).status_code == 409:
+            assert time.monotonic() < deadline, f"the chat was still busy after {within_s} s"
+            time.sleep(0.1)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     @contextmanager
     def new_chat(self) -> Iterator[str]:
         """A fresh chat, deleted (with its sandbox and files) afterwards."""
@@ -88,3 +101,13 @@ class GatewayProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self.client.close()
+
+
+def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The (event, data) pairs of a Server-Sent Events response, as they arrive."""
+    event = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: ") and event:
+            yield event, json.loads(line.removeprefix("data: "))

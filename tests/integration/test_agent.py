@@ -1,6 +1,5 @@
 """The AI data scientist through the gateway, against a fake OpenAI-compatible server."""
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from tests.fake_llm import FakeLLM, say, status, tool
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, sse_events
 from tests.services import free_port
 
 SINE = """
@@ -155,15 +154,6 @@ def test_malformed_tool_arguments_go_back_to_the_model(
     assert "no tool 'shell'" in tool_results(llm.requests[2])[-1]
 
 
-def read_events(response: httpx.Response) -> Iterator[tuple[str, dict]]:
-    event = None
-    for line in response.iter_lines():
-        if line.startswith("event: "):
-            event = line[len("event: ") :]
-        elif line.startswith("data: ") and event:
-            yield event, json.loads(line[len("data: ") :])
-
-
 def test_streamed_events_arrive_in_order(
     agent_gateway: GatewayProcess, chat: str, llm: FakeLLM
 ) -> None:
@@ -172,7 +162,7 @@ def test_streamed_events_arrive_in_order(
         "POST", f"/query/{chat}", json={"query": "sine"}, headers={"accept": "text/event-stream"}
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = list(read_events(response))
+        events = list(sse_events(response))
     names = [name for name, _ in events]
     assert names[:2] == ["step_started", "code"]
     assert names[-1] == "done"
@@ -190,7 +180,7 @@ def test_client_disconnect_interrupts_the_running_code(
     with agent_gateway.client.stream(
         "POST", f"/query/{chat}?stream=true", json={"query": "sleep"}
     ) as response:
-        for name, data in read_events(response):
+        for name, data in sse_events(response):
             if name == "output" and data.get("text") == "waiting\n":
                 break
     deadline = time.monotonic() + 15
@@ -206,14 +196,7 @@ def test_client_disconnect_interrupts_the_running_code(
     assert (step["status"], step["stdout"]) == ("interrupted", "waiting\n")
     # The chat frees up at once (the lock is released just after the history is written), and
     # the sleeping cell was interrupted rather than left to run its 60 s.
-    deadline = time.monotonic() + 5
-    while (
-        reply := agent_gateway.client.post(f"/query/{chat}", json={"code": "'free'"})
-    ).status_code == 409:
-        assert time.monotonic() < deadline, "the chat stayed locked after the client left"
-        time.sleep(0.1)
-    assert reply.status_code == 200
-    assert reply.json()["result"] == "'free'"
+    assert agent_gateway.run_when_free(chat, "'free'", within_s=5)["result"] == "'free'"
 
 
 def test_second_query_while_one_runs_is_409(

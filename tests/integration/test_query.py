@@ -1,12 +1,6 @@
 """Running code in a chat through the gateway: state, output, errors."""
 
-import json
-import time
-from collections.abc import Iterator
-
-import httpx
-
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, sse_events
 
 
 def test_variable_from_first_query_is_used_in_second(gateway: GatewayProcess, chat_id: str) -> None:
@@ -52,15 +46,6 @@ def test_history_records_each_query(gateway: GatewayProcess, chat_id: str) -> No
     assert all(m["status"] == "done" for m in messages)
 
 
-def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict]]:
-    event = None
-    for line in response.iter_lines():
-        if line.startswith("event: "):
-            event = line.removeprefix("event: ")
-        elif line.startswith("data: ") and event:
-            yield event, json.loads(line.removeprefix("data: "))
-
-
 def test_code_can_stream_its_output(gateway: GatewayProcess, chat_id: str) -> None:
     code = "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.2)\n'end'"
     with gateway.client.stream(
@@ -82,13 +67,7 @@ def test_closing_a_code_stream_interrupts_the_code(gateway: GatewayProcess, chat
         "POST", f"/query/{chat_id}", json={"code": code}, headers={"accept": "text/event-stream"}
     ) as response:
         next(sse_events(response))
-    deadline = time.monotonic() + 10
-    while (
-        reply := gateway.client.post(f"/query/{chat_id}", json={"code": "'free'"})
-    ).status_code == 409:
-        assert time.monotonic() < deadline, "the code kept running after the client left"
-        time.sleep(0.1)
-    assert reply.json()["result"] == "'free'"
+    assert gateway.run_when_free(chat_id, "'free'", within_s=10)["result"] == "'free'"
     statuses = [m["status"] for m in gateway.client.get(f"/chat/{chat_id}/messages").json()]
     assert statuses == ["interrupted", "done"]
 
@@ -107,12 +86,5 @@ def test_leaving_while_the_sandbox_starts_leaves_it_usable(gateway: GatewayProce
             "POST", f"/query/{chat_id}?stream=true", json={"code": "1"}
         ) as response:
             assert response.status_code == 200  # and gone before the new sandbox is up
-        deadline = time.monotonic() + 10
-        while (
-            reply := gateway.client.post(f"/query/{chat_id}", json={"code": "2"})
-        ).status_code == 409:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        assert reply.status_code == 200, reply.text
-        assert reply.json()["result"] == "2"
+        assert gateway.run_when_free(chat_id, "2", within_s=10)["result"] == "2"
         gateway.client.delete(f"/chat/{chat_id}")
