@@ -19,7 +19,6 @@ from gateway.prompts import clip_middle, history_messages, system_prompt
 from gateway.queries import CLIENT_GONE, CodeResult, QueryService, apply_event, journal_form
 from gateway.sessions import SessionService
 from gateway.settings import Settings
-from gateway.workspace import list_files
 from shared.errors import AppError, ServiceUnavailable
 from shared.protocol import DisplayEvent, ErrorEvent, FileChange, StreamEvent, VariableValue
 
@@ -194,8 +193,7 @@ class Agent:
                 frames[var.name] = await self._sessions.variable(chat, var.name, 0, 1)
             except AppError:
                 continue  # gone or unreadable since it was listed: describe it without columns
-        workspace = self._sessions.workspace(chat)
-        files = await asyncio.to_thread(list_files, workspace)
+        files = (await self._sessions.list_files(chat)).files
         uploads = [entry for entry in journal if entry.get("kind") == "upload"]
         return system_prompt(
             self._settings.sandbox_exec_timeout_s, variables, frames, files, uploads

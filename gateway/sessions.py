@@ -6,17 +6,19 @@ executor. Resets and uploads hold the chat's query lock, so they never race a ru
 
 import asyncio
 import os
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from gateway import chat_folders
 from gateway.chats import Chat, ChatStore, journal_entry
 from gateway.executor_client import ExecutorClient, ExecutorUnavailable
+from gateway.file_pool import FilePool
 from gateway.sandboxes import SANDBOX_UID, SandboxManager
 from gateway.settings import Settings
-from gateway.uploads import staging_path, variable_name, write_stream
-from shared.errors import SandboxError
+from gateway.uploads import StagedUpload, variable_name, write_stream
+from gateway.workspace import Listing, open_file, walk
+from shared.errors import AppError, SandboxError
 from shared.protocol import LoadCsvRequest, LoadCsvResult, VariableList, VariableValue
 
 _LOCK_TTL_S = 600.0
@@ -28,9 +30,21 @@ class SessionService:
         self._chats = chats
         self._sandboxes = sandboxes
         self._settings = settings
+        self._files = FilePool()
 
     def workspace(self, chat: Chat) -> Path:
         return self._sandboxes.paths(chat.chat_id).workspace
+
+    async def list_files(self, chat: Chat) -> Listing:
+        """The workspace's files, bounded and time-boxed (see gateway.workspace.walk)."""
+        return await self._files.walk(chat.user_id, walk, self.workspace(chat))
+
+    async def open_file(self, chat: Chat, path: str) -> tuple[int, os.stat_result]:
+        return await self._files.run(open_file, self.workspace(chat), path)
+
+    def read_file(self, fd: int, size: int) -> AsyncIterator[bytes]:
+        """The bytes of a file `open_file` opened; closes it at the end."""
+        return self._files.stream(fd, size)
 
     async def variables(self, chat: Chat) -> VariableList:
         if not await asyncio.to_thread(self._has_state, chat.chat_id):
@@ -63,7 +77,7 @@ class SessionService:
             else:
                 # No kernel holds the state: clearing the folders is the whole reset, and the
                 # next query starts an empty kernel.
-                await asyncio.to_thread(self._clear_folders, chat.chat_id)
+                await self._files.walk(chat.user_id, self._clear_folders, chat.chat_id)
             await self._chats.append_message(
                 chat.chat_id, journal_entry("restart", role="system", status="done")
             )
@@ -75,18 +89,26 @@ class SessionService:
         On any failure nothing is left behind: no file, no variable."""
         async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
             client = await self._sandboxes.ensure_running(chat)
-            workspace = self._sandboxes.paths(chat.chat_id).workspace
-            staged = staging_path(workspace, filename)
-            await write_stream(chunks, staged, self._settings.max_upload_bytes)
+            files = self._files
+            staged = await files.run(StagedUpload, self.workspace(chat), filename)
             try:
-                await asyncio.to_thread(_hand_to_sandbox, staged)
+                await write_stream(
+                    chunks,
+                    lambda chunk: files.run(staged.write, chunk),
+                    self._settings.max_upload_bytes,
+                )
+                await files.run(staged.hand_to_sandbox, SANDBOX_UID)
                 result = await client.load_csv(
                     LoadCsvRequest(path=staged.name, variable=variable_name(filename))
                 )
-                staged.rename(workspace / filename)
+                await files.run(staged.keep_as, filename)
             except BaseException:
-                staged.unlink(missing_ok=True)
+                # On the loop, not the pool: an unlink and a close, and a cancelled request must
+                # still get them done.
+                staged.discard()
                 raise
+            finally:
+                staged.close()
             await self._chats.append_message(
                 chat.chat_id,
                 journal_entry(
@@ -113,23 +135,17 @@ class SessionService:
         raise AssertionError("unreachable")
 
     def _has_state(self, chat_id: str) -> bool:
+        # Only asks whether the folder (a mount point, ours) has any entry; nothing is opened in it.
         state = self._sandboxes.paths(chat_id).state
         return state.is_dir() and any(state.iterdir())
 
     def _clear_folders(self, chat_id: str) -> None:
+        # The rule: chat_folders works below each folder by descriptor, never following a link.
         paths = self._sandboxes.paths(chat_id)
         for folder in (paths.workspace, paths.state):
-            if folder.is_dir():
-                for entry in folder.iterdir():
-                    if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        entry.unlink(missing_ok=True)
-
-
-def _hand_to_sandbox(path: Path) -> None:
-    # Written by the gateway (maybe as root); the sandbox's user must be able to read it and to
-    # delete it on a reset.
-    if os.getuid() == 0:
-        os.chown(path, SANDBOX_UID, SANDBOX_UID)
-    path.chmod(0o640)
+            try:
+                chat_folders.clear(folder)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                raise AppError(f"the reset could not delete everything: {e}") from e

@@ -1,17 +1,22 @@
 """CSV uploads: where the bytes go, what the file and its variable are called, and what may be
 imported from the server's own disk."""
 
+import contextlib
 import keyword
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from shared.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def safe_filename(name: str | None) -> str:
@@ -32,47 +37,129 @@ def variable_name(filename: str) -> str:
     return name
 
 
-def staging_path(workspace: Path, filename: str) -> Path:
-    """A hidden file next to the final one: the upload only takes its real name once it parsed,
-    so a failed upload never replaces a file the user already had."""
-    return workspace / f".upload-{secrets.token_hex(6)}-{filename}"
+class StagedUpload:
+    """The upload's bytes in a hidden file of the workspace, next to where it will be kept: it
+    only takes its real name once it parsed, so a failed upload never replaces a user's file.
+
+    User code can swap the staged name for a symlink at any moment, so the gateway never uses that
+    name as a path: the file is created with O_EXCL|O_NOFOLLOW relative to the workspace's
+    descriptor, written, chowned and chmodded through its own descriptor, and renamed or unlinked
+    relative to the workspace's descriptor (acting on a link there only moves or removes the link).
+    Its methods block: run them on the file pool.
+    """
+
+    def __init__(self, workspace: Path, filename: str) -> None:
+        self.name = f".upload-{secrets.token_hex(6)}-{filename}"
+        # The rule: the workspace folder itself is a mount point the sandbox cannot replace.
+        self._dir = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            # The rule: a new file, relative to the folder's descriptor, never through a link.
+            fd = os.open(self.name, _CREATE_FLAGS, 0o640, dir_fd=self._dir)
+        except BaseException:
+            os.close(self._dir)
+            raise
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+
+    def hand_to_sandbox(self, uid: int) -> None:
+        """Let the sandbox's user read the file and delete it on a reset."""
+        self._file.flush()
+        # The rule: on the descriptor we created, never on the name user code can swap.
+        if os.getuid() == 0:
+            os.fchown(self._file.fileno(), uid, uid)
+        os.fchmod(self._file.fileno(), 0o640)
+        self._file.close()
+
+    def keep_as(self, filename: str) -> None:
+        # The rule: both names relative to the workspace's descriptor; neither is followed.
+        try:
+            os.rename(self.name, filename, src_dir_fd=self._dir, dst_dir_fd=self._dir)
+        except FileNotFoundError as e:
+            raise Conflict("code running in the sandbox moved the uploaded file away") from e
+
+    def discard(self) -> None:
+        """Remove the staged name (whatever is there now: unlink never follows a link)."""
+        self._file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.name, dir_fd=self._dir)
+
+    def close(self) -> None:
+        self._file.close()
+        os.close(self._dir)
 
 
-async def write_stream(chunks: AsyncIterator[bytes], target: Path, limit: int) -> int:
-    """Write the chunks to `target`, refusing (and removing it) past `limit` bytes."""
+async def write_stream(
+    chunks: AsyncIterator[bytes],
+    write: Callable[[bytes], Awaitable[None]],
+    limit: int,
+) -> int:
+    """Pass the chunks to `write`, refusing past `limit` bytes (the caller discards the file)."""
     written = 0
-    try:
-        with target.open("xb") as f:
-            async for chunk in chunks:
-                written += len(chunk)
-                if written > limit:
-                    raise PayloadTooLarge(
-                        f"the file is larger than MAX_UPLOAD_BYTES allows ({limit} bytes)"
-                    )
-                f.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+    async for chunk in chunks:
+        written += len(chunk)
+        if written > limit:
+            raise PayloadTooLarge(
+                f"the file is larger than MAX_UPLOAD_BYTES allows ({limit} bytes)"
+            )
+        await write(chunk)
     return written
 
 
-def resolve_import(import_dir: Path | None, file_path: str) -> Path:
-    """The real file `file_path` names, if it lies inside IMPORT_DIR once symlinks are resolved.
+@dataclass
+class ImportedFile:
+    """A file of IMPORT_DIR, already open: what was checked is what is read."""
+
+    file: BinaryIO
+    name: str
+    size: int
+
+
+def open_import(import_dir: Path | None, file_path: str) -> ImportedFile:
+    """The regular file `file_path` names, if it lies inside IMPORT_DIR once symlinks are resolved.
 
     Relative paths are taken relative to IMPORT_DIR. Anything outside it is 403 whether or not it
-    exists, so the answer says nothing about the rest of the server's disk.
+    exists, so the answer says nothing about the rest of the server's disk. The file is opened
+    once and the check is made on what was opened (its descriptor's real path), so no link or
+    folder changed between a check and the open can lead outside.
     """
     if import_dir is None:
         raise Forbidden(
             "importing files from the server's disk is disabled; set IMPORT_DIR to allow a "
             "folder, or upload the file as multipart/form-data"
         )
+    if "\x00" in file_path:
+        raise InvalidInput("the file path contains a NUL byte")
     root = import_dir.resolve()
-    candidate = (root / file_path).resolve()
-    if not candidate.is_relative_to(root):
-        raise Forbidden(f"'{file_path}' is outside the import folder IMPORT_DIR")
-    if not candidate.exists():
-        raise NotFound(f"'{file_path}' does not exist in the import folder")
-    if not candidate.is_file():
-        raise InvalidInput(f"'{file_path}' is not a regular file")
-    return candidate
+    outside = Forbidden(f"'{file_path}' is outside the import folder IMPORT_DIR")
+    try:
+        # O_PATH: no file is opened for reading (no device's open has an effect, no FIFO waits)
+        # before we know what it is and where it lies.
+        found = os.open(root / file_path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        # Only which error to give: the same 403 for a path outside whether or not it exists.
+        if not _leads_inside(root, file_path):
+            raise outside from e
+        if isinstance(e, (FileNotFoundError, NotADirectoryError)):
+            raise NotFound(f"'{file_path}' does not exist in the import folder") from e
+        raise InvalidInput(f"'{file_path}' cannot be opened: {e.strerror}") from e
+    try:
+        opened = Path(os.readlink(f"/proc/self/fd/{found}"))
+        if not opened.is_relative_to(root):
+            raise outside
+        st = os.fstat(found)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInput(f"'{file_path}' is not a regular file")
+        # Through the descriptor's own link: the very file just checked, not a path again.
+        fd = os.open(f"/proc/self/fd/{found}", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(found)
+    return ImportedFile(os.fdopen(fd, "rb"), opened.name, st.st_size)
+
+
+def _leads_inside(root: Path, file_path: str) -> bool:
+    try:
+        return (root / file_path).resolve().is_relative_to(root)
+    except OSError:  # a link changing while it is resolved
+        return False

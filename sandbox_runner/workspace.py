@@ -6,13 +6,14 @@ code cannot break it by changing directory or patching `os`.
 
 import logging
 import os
-import shutil
 import stat
+import subprocess
 from dataclasses import dataclass
 
 from shared.protocol import FileChange
 
 MAX_ENTRIES = 20_000
+_COMPLAINT_BYTES = 2000
 
 log = logging.getLogger(__name__)
 _warned = False
@@ -74,12 +75,12 @@ def changes(before: Snapshot, after: Snapshot) -> list[FileChange]:
         old = before.files.get(path)
         if old is None:
             if visible(path):
-                result.append(FileChange(path=path, size=size, change="created"))
+                result.append(FileChange(path=_shown(path), size=size, change="created"))
         elif old != (mtime, size):
-            result.append(FileChange(path=path, size=size, change="modified"))
+            result.append(FileChange(path=_shown(path), size=size, change="modified"))
     for path, (_, size) in before.files.items():
         if path not in after.files and visible(path):
-            result.append(FileChange(path=path, size=size, change="deleted"))
+            result.append(FileChange(path=_shown(path), size=size, change="deleted"))
     result.sort(key=lambda c: c.path)
     return result
 
@@ -88,12 +89,29 @@ def _key(path: str) -> Key:
     return tuple(path.split("/"))
 
 
+def _shown(path: str) -> str:
+    """The path for the report: names may hold any bytes (decoded with surrogate escapes, which
+    JSON cannot carry); those that are not UTF-8 are shown as U+FFFD."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
 def clear(root: str) -> None:
-    """Delete everything inside root (not root itself: it is a mount point). Symlinks are removed,
-    never followed."""
-    with os.scandir(root) as entries:
-        for entry in list(entries):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
+    """Delete everything inside root (not root itself: it is a mount point), at any depth.
+
+    GNU find walks with fts: relative to descriptors, never following a symlink (a link is
+    removed, not entered), with a bounded number of descriptors however deep the tree is. Raises
+    OSError with find's first complaint when something could not be deleted."""
+    with subprocess.Popen(
+        ["find", root, "-xdev", "-mindepth", "1", "-delete"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as find:
+        assert find.stderr is not None
+        complaint = find.stderr.read(_COMPLAINT_BYTES)
+        # A tree of a million unremovable files makes a million lines: drain them, keep one.
+        while find.stderr.read(64 * 1024):
+            pass
+    if find.returncode != 0:
+        first = complaint.decode("utf-8", "replace").partition("\n")[0]
+        raise OSError(f"find exited with status {find.returncode}: {first}")

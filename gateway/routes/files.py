@@ -1,13 +1,13 @@
 """A chat's workspace files: list and download."""
 
-import asyncio
-from urllib.parse import quote
+import os
+from urllib.parse import quote, unquote, unquote_to_bytes
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from gateway.deps import ChatDep, SandboxesDep
-from gateway.workspace import FileInfo, list_files, media_type, open_file, read_chunks
+from gateway.deps import ChatDep, SessionsDep
+from gateway.workspace import FileInfo, media_type
 
 router = APIRouter(tags=["files"])
 
@@ -15,26 +15,52 @@ router = APIRouter(tags=["files"])
 # written by user code is a download, so it can never act within the gateway's origin.
 _INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain", "text/csv"}
 
+# Set on a listing that stopped early ("entries", "depth" or "time"); the body stays a list.
+TRUNCATED_HEADER = "X-Listing-Truncated"
+
 
 @router.get("/files/{chat_id}")
-async def get_files(chat: ChatDep, sandboxes: SandboxesDep) -> list[FileInfo]:
-    """Files in the chat's workspace: path, size, modified time, media type."""
-    return await asyncio.to_thread(list_files, sandboxes.paths(chat.chat_id).workspace)
+async def get_files(chat: ChatDep, sessions: SessionsDep, response: Response) -> list[FileInfo]:
+    """Files in the chat's workspace: path, href (to download it), size, modified time, media
+    type. Bounded and time-boxed; a cut listing has the X-Listing-Truncated header."""
+    listing = await sessions.list_files(chat)
+    if listing.cut is not None:
+        response.headers[TRUNCATED_HEADER] = listing.cut
+    return listing.files
 
 
 @router.get("/file/{chat_id}/{path:path}")
-async def get_file(chat: ChatDep, path: str, sandboxes: SandboxesDep) -> StreamingResponse:
-    """One file's bytes, with its media type."""
-    fd, st = await asyncio.to_thread(open_file, sandboxes.paths(chat.chat_id).workspace, path)
-    kind = media_type(path)
+async def get_file(
+    chat: ChatDep, path: str, request: Request, sessions: SessionsDep
+) -> StreamingResponse:
+    """One file's bytes, with its media type; `path` is a listing's `href`."""
+    exact = _raw_path(request, chat.chat_id) or path
+    fd, st = await sessions.open_file(chat, exact)
+    shown = os.fsencode(exact).decode("utf-8", "replace")
+    kind = media_type(shown)
     how = "inline" if kind in _INLINE_TYPES else "attachment"
-    response = StreamingResponse(read_chunks(fd), media_type=kind)
+    response = StreamingResponse(sessions.read_file(fd, st.st_size), media_type=kind)
     response.headers["content-length"] = str(st.st_size)
     response.headers["x-content-type-options"] = "nosniff"
     response.headers["content-security-policy"] = "sandbox; default-src 'none'"
-    filename = path.rsplit("/", 1)[-1]
+    filename = shown.rsplit("/", 1)[-1]
     response.headers["content-disposition"] = disposition(how, filename)
     return response
+
+
+def _raw_path(request: Request, chat_id: str) -> str | None:
+    """The file path exactly as the client encoded it, any bytes (as os.fsdecode gives them).
+
+    The server decodes `path` as UTF-8, turning bytes that are not UTF-8 into U+FFFD; a name
+    that is not UTF-8 can only be found from the raw request path. None when there is none."""
+    raw: bytes | None = request.scope.get("raw_path")
+    if not raw:
+        return None
+    segments = raw.split(b"/")
+    for i in range(len(segments) - 2):
+        if segments[i] == b"file" and unquote(segments[i + 1].decode("latin-1")) == chat_id:
+            return os.fsdecode(unquote_to_bytes(b"/".join(segments[i + 2 :])))
+    return None
 
 
 def disposition(kind: str, filename: str) -> str:

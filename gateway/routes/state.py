@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 
 from gateway.deps import ChatDep, SessionsDep, SettingsDep
 from gateway.routes.files import disposition
-from gateway.uploads import resolve_import, safe_filename
+from gateway.uploads import open_import, safe_filename
 from shared.errors import InvalidInput, PayloadTooLarge, Unprocessable
 from shared.protocol import LoadCsvResult, VariableInfo, VariableValue
 
@@ -75,13 +75,13 @@ async def upload_csv(
             body = ImportRequest.model_validate_json(await request.body())
         except ValidationError as e:
             raise Unprocessable(f'send {{"file_path": "..."}}: {e.errors()[0]["msg"]}') from e
-        source = resolve_import(settings.import_dir, body.file_path)
-        size = source.stat().st_size
-        if size > settings.max_upload_bytes:
-            raise PayloadTooLarge(
-                f"the file has {size} bytes; MAX_UPLOAD_BYTES is {settings.max_upload_bytes}"
-            )
-        with source.open("rb") as f:
+        source = await asyncio.to_thread(open_import, settings.import_dir, body.file_path)
+        with source.file as f:
+            if source.size > settings.max_upload_bytes:
+                raise PayloadTooLarge(
+                    f"the file has {source.size} bytes; "
+                    f"MAX_UPLOAD_BYTES is {settings.max_upload_bytes}"
+                )
             return await sessions.load_csv(chat, safe_filename(source.name), _read(f))
     raise InvalidInput(
         'send the CSV as multipart/form-data (field "file") or JSON {"file_path": ...}'

@@ -81,6 +81,12 @@ export function fileUrl(chatId, path) {
   return `/file/${enc(chatId)}/${path.split("/").map(enc).join("/")}`;
 }
 
+/** A listed file's URL from its `href`: the exact name, percent-encoded by the server (a name
+ * that is not UTF-8 has no other way to be asked for; its `path` only shows it). */
+export function listedFileUrl(chatId, file) {
+  return `/file/${enc(chatId)}/${file.href}`;
+}
+
 export function variableCsvUrl(chatId, name) {
   return `/variable/${enc(chatId)}/${enc(name)}?format=csv`;
 }

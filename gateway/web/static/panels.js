@@ -1,7 +1,7 @@
 // The session panels: the chat's variables (click one for a preview) and its files (download;
 // images previewed). Refreshed after every query, upload and restart.
 
-import { api, fileUrl, variableCsvUrl } from "./api.js";
+import { api, listedFileUrl, variableCsvUrl } from "./api.js";
 import { fill, formatBytes, formatDate, formatShape, h, icon } from "./dom.js";
 import { openDialog } from "./dialogs.js";
 import { cellText, errorCard } from "./render.js";
@@ -102,7 +102,7 @@ export class Panels {
   }
 
   fileItem(f) {
-    const url = fileUrl(this.chatId, f.path);
+    const url = listedFileUrl(this.chatId, f);
     // The modification time in the URL makes a rewritten figure show anew, not from the cache.
     const fresh = `${url}?v=${encodeURIComponent(f.modified)}`;
     const thumb = IMAGE_TYPES.has(f.media_type)

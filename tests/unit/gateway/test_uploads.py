@@ -1,9 +1,10 @@
+import os
 from pathlib import Path
 
 import pytest
 
-from gateway.uploads import resolve_import, safe_filename, variable_name
-from shared.errors import Forbidden, NotFound
+from gateway.uploads import StagedUpload, open_import, safe_filename, variable_name
+from shared.errors import Forbidden, InvalidInput, NotFound
 
 
 @pytest.mark.parametrize(
@@ -44,13 +45,91 @@ def test_import_is_confined_to_import_dir(tmp_path: Path) -> None:
     (root / "ok.csv").write_text("a\n1\n")
     (tmp_path / "secret.csv").write_text("s\n")
     (root / "link.csv").symlink_to(tmp_path / "secret.csv")
+    os.mkfifo(root / "pipe.csv")
 
-    assert resolve_import(root, "ok.csv") == (root / "ok.csv").resolve()
-    assert resolve_import(root, str(root / "ok.csv")) == (root / "ok.csv").resolve()
+    for given in ["ok.csv", str(root / "ok.csv")]:
+        imported = open_import(root, given)
+        with imported.file as f:
+            assert (f.read(), imported.name, imported.size) == (b"a\n1\n", "ok.csv", 4)
     for outside in ["../secret.csv", str(tmp_path / "secret.csv"), "link.csv", "/etc/passwd"]:
         with pytest.raises(Forbidden):
-            resolve_import(root, outside)
+            open_import(root, outside)
     with pytest.raises(NotFound):
-        resolve_import(root, "missing.csv")
+        open_import(root, "missing.csv")
+    with pytest.raises(InvalidInput):
+        open_import(root, "pipe.csv")
     with pytest.raises(Forbidden, match="IMPORT_DIR"):
-        resolve_import(None, "ok.csv")
+        open_import(None, "ok.csv")
+
+
+def test_import_checks_the_file_it_opened_not_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link is retargeted outside between the check and the open: what was opened is refused."""
+    root = tmp_path / "imports"
+    root.mkdir()
+    (root / "ok.csv").write_text("a\n")
+    (tmp_path / "secret.csv").write_text("s\n")
+    (root / "data.csv").symlink_to(root / "ok.csv")
+    real_open = os.open
+
+    def retargeting_open(path, flags, mode=0o777, **kwargs):  # type: ignore[no-untyped-def]
+        (root / "data.csv").unlink()
+        (root / "data.csv").symlink_to(tmp_path / "secret.csv")
+        return real_open(path, flags, mode, **kwargs)
+
+    monkeypatch.setattr(os, "open", retargeting_open)
+    with pytest.raises(Forbidden):
+        open_import(root, "data.csv")
+
+
+@pytest.fixture
+def canary(tmp_path: Path) -> Path:
+    """A file outside the workspace that an upload must never touch."""
+    path = tmp_path / "canary"
+    path.write_text("root's")
+    path.chmod(0o600)
+    return path
+
+
+def test_staged_upload_never_acts_on_a_link_put_in_its_place(tmp_path: Path, canary: Path) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    before = canary.stat()
+    staged = StagedUpload(workspace, "data.csv")
+    staged.write(b"a\n1\n")
+    # User code swaps the staged name for a link to the canary.
+    os.rename(workspace / staged.name, workspace / "renamed-by-user-code")
+    (workspace / staged.name).symlink_to(canary)
+    staged.hand_to_sandbox(12345)
+    staged.keep_as("data.csv")
+    staged.close()
+    after = canary.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode) == (
+        before.st_uid,
+        before.st_gid,
+        before.st_mode,
+    )
+    assert canary.read_text() == "root's"
+    assert (workspace / "data.csv").is_symlink()
+    assert (workspace / "renamed-by-user-code").read_bytes() == b"a\n1\n"
+    if os.getuid() == 0:
+        assert (workspace / "renamed-by-user-code").stat().st_uid == 12345
+
+
+def test_staged_upload_refuses_a_name_that_exists_and_discards_cleanly(
+    tmp_path: Path, canary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    monkeypatch.setattr("secrets.token_hex", lambda _: "fixed")
+    (workspace / ".upload-fixed-data.csv").symlink_to(canary)
+    with pytest.raises(FileExistsError):
+        StagedUpload(workspace, "data.csv")
+    (workspace / ".upload-fixed-data.csv").unlink()
+    staged = StagedUpload(workspace, "data.csv")
+    staged.write(b"partial")
+    staged.discard()
+    staged.close()
+    assert os.listdir(workspace) == []
+    assert canary.read_text() == "root's"
