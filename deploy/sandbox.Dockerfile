@@ -20,7 +20,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/tmp/matplotlib \
-    PYTHONPATH=/opt/executor
+    PYTHONPATH=/opt/executor \
+    EXECUTOR_OWNS_PID_NAMESPACE=1
 COPY --from=packages /opt/venv /opt/venv
 
 # matplotlib uses a config/cache dir only if it can write to it, and the root fs is read-only: the

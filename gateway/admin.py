@@ -21,7 +21,9 @@ from shared.ids import is_chat_id
 
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings()
-    manager = SandboxManager(await asyncio.to_thread(docker.from_env), settings)
+    manager = SandboxManager(
+        await asyncio.to_thread(docker.from_env), settings, is_deleted=_never_starts
+    )
     if args.command == "list":
         for chat_id, status in sorted((await manager.adopt()).items()):
             print(f"{chat_id}\t{status}")
@@ -34,6 +36,11 @@ async def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"restarted the sandbox of {args.chat_id}; its state is kept")
     return 0
+
+
+async def _never_starts(chat_id: str) -> bool:
+    # The manager asks this only before starting a sandbox, which no command here does.
+    raise AssertionError(f"the admin CLI does not start sandboxes ({chat_id})")
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from gateway.chats import Chat, ChatStore, journal_entry
 from gateway.llm import LLM, ToolCall
 from gateway.prompts import clip_middle, history_messages, system_prompt
-from gateway.queries import CLIENT_GONE, CodeResult, QueryService, apply_event, journal_form
+from gateway.queries import CLIENT_GONE, CodeResult, QueryService, ResultBuilder, journal_form
 from gateway.sessions import SessionService
 from gateway.settings import Settings
 from shared.errors import AppError, ServiceUnavailable
@@ -168,16 +168,18 @@ class Agent:
         await emit("code", {"step": number, "code": code})
 
         # What the step showed so far, kept for the history if the client leaves mid-step.
-        partial = Step(code=code, chat_id=chat.chat_id, message_id=message_id, status="interrupted")
+        partial = ResultBuilder(
+            Step(code=code, chat_id=chat.chat_id, message_id=message_id, status="interrupted")
+        )
 
         async def on_event(event: StreamEvent | DisplayEvent | ErrorEvent) -> None:
-            apply_event(partial, event)
+            partial.add(event)
             await emit("output", {"step": number, **event.model_dump(mode="json")})
 
         try:
             result = await self._queries.execute(chat, code, message_id, on_event)
         except asyncio.CancelledError:
-            steps.append(partial)
+            steps.append(partial.result())
             raise
         for change in result.files:
             await emit("file", {"step": number, **change.model_dump(mode="json")})

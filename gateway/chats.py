@@ -24,7 +24,23 @@ return 0
 """
 
 
+# Journal writes only while the chat exists: a query that ends after its chat was deleted must
+# not leave a history behind that nothing owns. KEYS: chat hash, messages, running-queries hash.
+_APPEND = """
+if redis.call('exists', KEYS[1]) == 0 then return -1 end
+local index = redis.call('rpush', KEYS[2], ARGV[1]) - 1
+if ARGV[2] ~= '' then redis.call('hset', KEYS[3], ARGV[2], index) end
+return index
+"""
+_REPLACE = """
+if redis.call('exists', KEYS[1]) == 1 then redis.call('lset', KEYS[1], ARGV[1], ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('hdel', KEYS[2], ARGV[3]) end
+return 1
+"""
+
 _TITLE_CHARS = 80
+# Longer than any request that may have found the chat before its deletion began.
+_TOMBSTONE_TTL_S = 3600
 
 
 class Chat(BaseModel):
@@ -54,6 +70,8 @@ class ChatStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._release = redis.register_script(_RELEASE_LOCK)
+        self._append = redis.register_script(_APPEND)
+        self._replace = redis.register_script(_REPLACE)
 
     async def create(self, user_id: str) -> Chat:
         now = _now()
@@ -88,6 +106,13 @@ class ChatStore:
             rows = await pipe.execute()
         return [Chat.model_validate(row) for row in rows if row.get("created_at")]
 
+    async def mark_deleted(self, chat_id: str) -> None:
+        """The first step of a delete: from now on no sandbox of this chat may start."""
+        await self._redis.set(keys.chat_deleted(chat_id), "1", ex=_TOMBSTONE_TTL_S)
+
+    async def is_deleted(self, chat_id: str) -> bool:
+        return bool(await self._redis.exists(keys.chat_deleted(chat_id)))
+
     async def delete(self, chat: Chat) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(*keys.chat_keys(chat.chat_id))
@@ -105,12 +130,29 @@ class ChatStore:
             await self._redis.hset(keys.chat(chat.chat_id), "title", title)
 
     async def append_message(self, chat_id: str, message: dict[str, Any]) -> int:
-        """Journal a message; returns its index for `update_message`."""
-        length = await self._redis.rpush(keys.chat_messages(chat_id), json.dumps(message))
-        return length - 1
+        """Journal a message; returns its index for `update_message`. NotFound once the chat
+        is deleted."""
+        return await self._journal(chat_id, message, running=False)
 
     async def update_message(self, chat_id: str, index: int, message: dict[str, Any]) -> None:
-        await self._redis.lset(keys.chat_messages(chat_id), index, json.dumps(message))
+        await self._replace_message(chat_id, index, message, finished=False)
+
+    async def _journal(self, chat_id: str, message: dict[str, Any], running: bool) -> int:
+        index = await self._append(
+            keys=[keys.chat(chat_id), keys.chat_messages(chat_id), keys.running_queries()],
+            args=[json.dumps(message), chat_id if running else ""],
+        )
+        if index < 0:
+            raise NotFound(f"chat '{chat_id}' not found")
+        return int(index)
+
+    async def _replace_message(
+        self, chat_id: str, index: int, message: dict[str, Any], finished: bool
+    ) -> None:
+        await self._replace(
+            keys=[keys.chat_messages(chat_id), keys.running_queries()],
+            args=[index, json.dumps(message), chat_id if finished else ""],
+        )
 
     async def start_query(self, chat_id: str, message: dict[str, Any]) -> int:
         """Journal a query as running, so a gateway that dies during it leaves a trace. A caller
@@ -125,15 +167,10 @@ class ChatStore:
             raise
 
     async def _journal_running(self, chat_id: str, message: dict[str, Any]) -> int:
-        index = await self.append_message(chat_id, message)
-        await self._redis.hset(keys.running_queries(), chat_id, index)
-        return index
+        return await self._journal(chat_id, message, running=True)
 
     async def finish_query(self, chat_id: str, index: int, message: dict[str, Any]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lset(keys.chat_messages(chat_id), index, json.dumps(message))
-            pipe.hdel(keys.running_queries(), chat_id)
-            await pipe.execute()
+        await self._replace_message(chat_id, index, message, finished=True)
 
     async def recover_interrupted(self) -> list[str]:
         """Mark the queries a previous gateway died during as interrupted and free their chats;

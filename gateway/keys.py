@@ -57,6 +57,13 @@ def chat_lock(chat_id: str) -> str:
     return f"{PREFIX}chat:{chat_id}:lock"
 
 
+def chat_deleted(chat_id: str) -> str:
+    """Set when the chat's deletion begins, with a TTL: a sandbox start racing the delete sees it
+    and backs off, so no container or folder outlives the chat. Outlives the chat's other keys on
+    purpose; the TTL is its owner."""
+    return f"{PREFIX}chat:{chat_id}:deleted"
+
+
 def chat_keys(chat_id: str) -> list[str]:
     return [chat(chat_id), chat_messages(chat_id), chat_lock(chat_id)]
 

@@ -55,8 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=10),
         )
         docker_client = await asyncio.to_thread(docker.from_env)
-        sandboxes = SandboxManager(docker_client, settings)
         chat_store = ChatStore(redis)
+        sandboxes = SandboxManager(docker_client, settings, is_deleted=chat_store.is_deleted)
         app.state.settings = settings
         app.state.redis = redis
         app.state.docker = docker_client

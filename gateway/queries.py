@@ -5,12 +5,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
 from gateway.chats import Chat, ChatStore, journal_entry
-from gateway.executor_client import ExecutorUnavailable
+from gateway.executor_client import ExecutorUnavailable, OutputLimitExceeded
 from gateway.sandboxes import SandboxManager
 from gateway.settings import Settings
 from shared.errors import AppError, SandboxError
@@ -48,6 +48,9 @@ class CodeResult(BaseModel):
     stderr: str = ""
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    # Some output was cut: the cell passed its output budget (CELL_OUTPUT_BUDGET_BYTES), or one
+    # display or error was too large to send whole.
+    output_truncated: bool = False
     # The last expression's value as text, when it had one.
     result: str | None = None
     outputs: list[DisplayEvent] = []
@@ -104,18 +107,33 @@ class QueryService:
         request = ExecuteRequest(code=code, timeout_s=timeout_s)
         for attempt in (1, 2):
             client = await self._sandboxes.ensure_running(chat)
+            outputs = ResultBuilder(result)
             try:
                 async for event in client.execute(
                     request, read_timeout_s=timeout_s + _READ_GRACE_S
                 ):
-                    apply_event(result, event)
+                    outputs.add(event)
                     if on_event is not None and not isinstance(event, EndEvent):
                         await on_event(event)
-                return result
+                return outputs.result()
             except asyncio.CancelledError:
                 with contextlib.suppress(ExecutorUnavailable):
                     await asyncio.shield(client.interrupt())
                 raise
+            except OutputLimitExceeded as e:
+                # The executor did not cut the stream itself: stop the cell instead of reading on.
+                log.warning("sandbox of %s passed the output budget: %s", chat.chat_id, e)
+                with contextlib.suppress(ExecutorUnavailable):
+                    await asyncio.shield(client.interrupt())
+                result = outputs.result()
+                result.status = "interrupted"
+                result.output_truncated = True
+                result.error = ErrorEvent(
+                    ename="OutputLimitExceeded",
+                    evalue=f"{e}; the rest was dropped and the cell was interrupted",
+                )
+                result.duration_ms = (time.perf_counter() - started) * 1000
+                return result
             except ExecutorUnavailable as e:
                 self._sandboxes.mark_unavailable(chat.chat_id)
                 if not e.accepted and attempt == 1:
@@ -123,6 +141,7 @@ class QueryService:
                     # Start it again and run the cell there.
                     log.info("sandbox of %s unavailable (%s); restarting it", chat.chat_id, e)
                     continue
+                result = outputs.result()
                 result.status = "crashed"
                 result.error = ErrorEvent(
                     ename="SandboxLost",
@@ -143,6 +162,32 @@ def journal_form(result: CodeResult) -> dict[str, Any]:
         if output.get("filename"):
             output["data"].pop("image/png", None)
     return data
+
+
+R = TypeVar("R", bound="CodeResult")
+
+
+class ResultBuilder(Generic[R]):
+    """Folds a cell's events into its CodeResult in time linear in their size. Stream text is
+    kept in parts and joined once: appending each piece to the str field would copy all the text
+    so far every time, and a flood of small pieces would hold the event loop for seconds."""
+
+    def __init__(self, result: R) -> None:
+        self._result = result
+        self._parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def add(self, event: StreamEvent | DisplayEvent | ErrorEvent | EndEvent) -> None:
+        if isinstance(event, StreamEvent):
+            self._parts[event.type].append(event.text)
+        else:
+            apply_event(self._result, event)
+
+    def result(self) -> R:
+        """The result, with all the stream text added so far."""
+        self._result.stdout += "".join(self._parts["stdout"])
+        self._result.stderr += "".join(self._parts["stderr"])
+        self._parts = {"stdout": [], "stderr": []}
+        return self._result
 
 
 def apply_event(
@@ -167,6 +212,7 @@ def apply_event(
             result.kernel = event.kernel
             result.stdout_truncated = event.stdout_truncated
             result.stderr_truncated = event.stderr_truncated
+            result.output_truncated = event.output_truncated
             result.variables_changed = event.variables_changed
             result.variables_deleted = event.variables_deleted
             result.not_persisted = event.not_persisted

@@ -7,10 +7,12 @@ restarted gateway reuses what exists instead of creating a twin; Docker's 404 me
 """
 
 import asyncio
+import contextlib
 import logging
 import os
-import shutil
+import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +21,12 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import LogConfig, Ulimit
 
+from gateway import chat_folders
 from gateway.chats import Chat
 from gateway.executor_client import ExecutorClient, ExecutorUnavailable
+from gateway.sandbox_socket import SANDBOX_UID, SandboxSocketBackend, sandbox_uid
 from gateway.settings import Settings
+from shared.errors import NotFound as ChatNotFound
 from shared.errors import SandboxError
 from shared.protocol import SOCKET_DIR, SOCKET_NAME, STATE_DIR, WORKSPACE_DIR
 
@@ -34,8 +39,12 @@ LABEL_USER = "ai-data-scientist.user-id"
 # each see only the sandboxes of their own DATA_DIR.
 LABEL_DATA_DIR = "ai-data-scientist.data-dir"
 
-# The uid the sandbox image's `sandbox` user has; chat folders are handed to it.
-SANDBOX_UID = 10001
+ENV_CHAT_ID = "EXECUTOR_CHAT_ID"
+ENV_SECRET = "EXECUTOR_SECRET"
+
+# Asked before a sandbox is made or started, and again after: True once the chat's deletion has
+# begun. Deletion lives in the chat store; the manager only has to respect it.
+IsDeleted = Callable[[str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -64,10 +73,17 @@ def container_name(chat_id: str) -> str:
 
 
 class SandboxManager:
-    def __init__(self, client: docker.DockerClient, settings: Settings) -> None:
+    def __init__(
+        self, client: docker.DockerClient, settings: Settings, is_deleted: IsDeleted
+    ) -> None:
         self._docker = client
         self._settings = settings
+        self._is_deleted = is_deleted
         self._clients: dict[str, ExecutorClient] = {}
+        # Each container's executor secret, read from the container itself (so a restarted
+        # gateway learns it again from Docker).
+        self._secrets: dict[str, str] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         # Chats whose executor answered since we last saw it fail: the warm path skips Docker.
         self._running: set[str] = set()
         self._last_used: dict[str, float] = {}
@@ -89,6 +105,10 @@ class SandboxManager:
     def _create(self, chat: Chat) -> Container:
         paths = self.paths(chat.chat_id)
         s = self._settings
+        # Sent by the gateway with every request to this container's executor, which refuses
+        # requests without it. User code of this chat can read it (it runs as the executor's
+        # uid); it only opens this same chat's executor, which that code already runs in.
+        secret = secrets.token_urlsafe(32)
         try:
             return self._docker.containers.create(
                 s.sandbox_image,
@@ -127,6 +147,8 @@ class SandboxManager:
                 environment={
                     "HOME": "/tmp",
                     "SANDBOX_EXEC_TIMEOUT_S": str(s.sandbox_exec_timeout_s),
+                    ENV_CHAT_ID: chat.chat_id,
+                    ENV_SECRET: secret,
                 },
             )
         except ImageNotFound as e:
@@ -134,9 +156,17 @@ class SandboxManager:
                 f"sandbox image '{s.sandbox_image}' is missing; build it with `make images`"
             ) from e
 
-    def _ensure_started(self, chat: Chat) -> None:
+    def _ensure_started(self, chat: Chat, clean: bool = False) -> str:
+        """Create or start the chat's container; returns its executor secret. `clean` restarts
+        a running one too, for a socket that user code tampered with."""
         self._prepare_dirs(chat.chat_id)
         container = self._get(chat.chat_id)
+        if container is not None and _secret_of(container) is None:
+            # Made by a gateway that gave executors no secret: make it anew (its variables and
+            # files are in its folders and come back).
+            log.info("replacing the sandbox of %s, made without an executor secret", chat.chat_id)
+            container.remove(force=True)
+            container = None
         if container is None:
             try:
                 container = self._create(chat)
@@ -147,11 +177,20 @@ class SandboxManager:
                 container = self._get(chat.chat_id)
                 if container is None:
                     raise
+        if clean and container.status == "running":
+            container.stop(timeout=2)
+            container.reload()
         if container.status != "running":
-            # A socket left by the previous run would answer "connection refused" until the new
-            # executor replaces it; removing it makes the readiness wait below exact.
-            self.paths(chat.chat_id).socket.unlink(missing_ok=True)
+            # A socket left by the previous run (or whatever user code put at its name) would
+            # not answer until the new executor replaces it; clearing the name makes the
+            # readiness wait below exact. unlink does not follow a link.
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                self.paths(chat.chat_id).socket.unlink()
             container.start()
+        secret = _secret_of(container)
+        if secret is None:
+            raise SandboxError(f"the sandbox of {chat.chat_id} has no executor secret")
+        return secret
 
     def _stop(self, chat_id: str) -> None:
         container = self._get(chat_id)
@@ -182,7 +221,8 @@ class SandboxManager:
         except APIError as e:
             if e.status_code != 409:
                 raise
-        shutil.rmtree(self.paths(chat_id).root, ignore_errors=True)
+        # The rule: chat_folders deletes below the chat's folder by descriptor, following no link.
+        chat_folders.remove_tree(self.paths(chat_id).root)
 
     def _list_managed(self) -> list[Container]:
         return self._docker.containers.list(
@@ -212,9 +252,17 @@ class SandboxManager:
         return self._locks.setdefault(chat_id, asyncio.Lock())
 
     def client(self, chat_id: str) -> ExecutorClient:
+        """The client of the chat's executor as of its container's secret; ExecutorUnavailable
+        when this gateway has not seen the container yet (ensure_running starts it)."""
+        secret = self._secrets.get(chat_id)
+        if secret is None:
+            raise ExecutorUnavailable(f"the sandbox of {chat_id} has not been started")
         client = self._clients.get(chat_id)
-        if client is None:
-            client = self._clients[chat_id] = ExecutorClient(self.paths(chat_id).socket)
+        if client is None or client.secret != secret:
+            if client is not None:
+                self._closing.add(asyncio.ensure_future(client.aclose()))
+            backend = SandboxSocketBackend(self._settings.data_dir, chat_id, sandbox_uid())
+            client = self._clients[chat_id] = ExecutorClient(backend, chat_id, secret)
         return client
 
     async def ensure_running(self, chat: Chat) -> ExecutorClient:
@@ -234,21 +282,48 @@ class SandboxManager:
         return self.client(chat_id)
 
     async def _start(self, chat: Chat) -> None:
-        async with self._lock(chat.chat_id):
-            if chat.chat_id in self._running:
+        chat_id = chat.chat_id
+        async with self._lock(chat_id):
+            if chat_id in self._running:
                 return
+            await self._refuse_if_deleted(chat_id)
+            await self._start_container(chat, clean=False)
+            # Asked again now that it exists: a delete that began meanwhile may have missed it.
+            await self._refuse_if_deleted(chat_id)
             try:
-                await asyncio.to_thread(self._ensure_started, chat)
-            except APIError as e:
-                raise SandboxError(f"could not start the sandbox: {e.explanation or e}") from e
-            await self._wait_ready(chat.chat_id)
-            self._running.add(chat.chat_id)
+                await self._wait_ready(chat_id)
+            except ExecutorUnavailable as e:
+                # User code put something else at the socket's name. A clean restart kills that
+                # code and lets the executor bind a real socket again (variables are restored).
+                log.warning(
+                    "sandbox of %s tampered with its socket (%s); restarting it", chat_id, e
+                )
+                await self._start_container(chat, clean=True)
+                try:
+                    await self._wait_ready(chat_id)
+                except ExecutorUnavailable as again:
+                    raise SandboxError(f"the sandbox's socket is not usable: {again}") from again
+            self._running.add(chat_id)
+
+    async def _start_container(self, chat: Chat, clean: bool) -> None:
+        try:
+            secret = await asyncio.to_thread(self._ensure_started, chat, clean)
+        except APIError as e:
+            raise SandboxError(f"could not start the sandbox: {e.explanation or e}") from e
+        self._secrets[chat.chat_id] = secret
+
+    async def _refuse_if_deleted(self, chat_id: str) -> None:
+        if await self._is_deleted(chat_id):
+            await asyncio.to_thread(self._remove, chat_id)
+            raise ChatNotFound(f"chat '{chat_id}' not found")
 
     def mark_unavailable(self, chat_id: str) -> None:
         """Forget that the chat's executor answered; the next ensure_running checks Docker."""
         self._running.discard(chat_id)
 
     async def _wait_ready(self, chat_id: str) -> None:
+        """Wait until the executor answers as this chat's. ExecutorUnavailable(tampered) at once
+        when the socket's name holds something else; SandboxError past the start timeout."""
         client = self.client(chat_id)
         deadline = time.monotonic() + self._settings.sandbox_start_timeout_s
         while True:
@@ -256,6 +331,8 @@ class SandboxManager:
                 await client.health()
                 return
             except ExecutorUnavailable as e:
+                if e.tampered:
+                    raise
                 if time.monotonic() > deadline:
                     raise SandboxError(
                         f"the sandbox did not become ready within "
@@ -279,6 +356,7 @@ class SandboxManager:
         async with self._lock(chat_id):
             self._running.discard(chat_id)
             self._last_used.pop(chat_id, None)
+            self._secrets.pop(chat_id, None)
             client = self._clients.pop(chat_id, None)
             if client is not None:
                 await client.aclose()
@@ -296,6 +374,10 @@ class SandboxManager:
         containers = await asyncio.to_thread(self._list_managed)
         now = time.monotonic()
         found = {c.labels[LABEL_CHAT]: c.status for c in containers if LABEL_CHAT in c.labels}
+        for container in containers:
+            secret = _secret_of(container)
+            if LABEL_CHAT in container.labels and secret is not None:
+                self._secrets[container.labels[LABEL_CHAT]] = secret
         for chat_id in found:
             self._last_used[chat_id] = now
         return found
@@ -317,3 +399,13 @@ class SandboxManager:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        await asyncio.gather(*self._closing)
+
+
+def _secret_of(container: Container) -> str | None:
+    """The executor secret the container was created with (None: made by an older gateway)."""
+    for entry in container.attrs.get("Config", {}).get("Env") or []:
+        name, _, value = entry.partition("=")
+        if name == ENV_SECRET and value:
+            return value
+    return None

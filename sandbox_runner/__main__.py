@@ -5,7 +5,7 @@ import signal
 import sys
 from types import FrameType
 
-from sandbox_runner.config import load_config
+from sandbox_runner.config import ConfigError, load_config
 from sandbox_runner.server import ExecutorServer
 from sandbox_runner.supervisor import Supervisor
 
@@ -22,11 +22,15 @@ def main() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = load_config()
+    try:
+        config = load_config()
+    except (ConfigError, ValueError) as e:
+        log.error("cannot start: %s", e)
+        raise SystemExit(2) from e
     supervisor = Supervisor(config)
     # The kernel first, so that a client which waits for the socket finds a warm executor.
     supervisor.start()
-    server = ExecutorServer(config.socket_path, supervisor)
+    server = ExecutorServer(config.socket_path, supervisor, config.chat_id, config.secret)
     signal.signal(signal.SIGTERM, _stop)
     log.info("executor listening on %s, workspace %s", config.socket_path, config.workspace)
     try:

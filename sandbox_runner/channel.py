@@ -9,6 +9,13 @@ import json
 import os
 from typing import Any
 
+# The longest line the server takes from its kernel. The kernel keeps each message it sends far
+# below this (outputs, errors and replies are capped where it builds them; the largest honest ones
+# are a variable page or a figure of a few MiB), so a longer line is user code writing to the pipe
+# and is refused as unreadable instead of being buffered. Generous, because the checkpoint report
+# lists every changed variable: this is room for about 100,000 of them.
+MAX_LINE_BYTES = 32 * 1024 * 1024
+
 
 def encode(message: dict[str, Any]) -> bytes:
     # `replace` turns lone surrogates (which user code can print) into "?" instead of failing.
@@ -23,15 +30,22 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+class LineTooLong(ValueError):
+    pass
+
+
 class LineReader:
     """Splits what arrives on a non-blocking pipe into decoded JSON messages."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, max_line: int = MAX_LINE_BYTES) -> None:
         self.fd = fd
+        self.max_line = max_line
         self._buffer = bytearray()
 
     def read_available(self) -> list[dict[str, Any]] | None:
-        """Messages completed by one read; None once the writer has closed the pipe."""
+        """Messages completed by one read; None once the writer has closed the pipe. ValueError
+        for a message that is not a JSON object; LineTooLong for one longer than `max_line`
+        bytes, even before its end has arrived."""
         try:
             chunk = os.read(self.fd, 1 << 16)
         except BlockingIOError:
@@ -39,10 +53,12 @@ class LineReader:
         if not chunk:
             return None
         self._buffer += chunk
-        if b"\n" not in chunk:
-            return []
-        *lines, rest = self._buffer.split(b"\n")
-        self._buffer = bytearray(rest)
+        lines: list[bytes] = []
+        if b"\n" in chunk:
+            *lines, rest = self._buffer.split(b"\n")
+            self._buffer = bytearray(rest)
+        if len(self._buffer) > self.max_line or any(len(line) > self.max_line for line in lines):
+            raise LineTooLong(f"a message longer than {self.max_line} bytes")
         return [_decode(line) for line in lines if line]
 
 

@@ -30,8 +30,15 @@ from sandbox_runner.checkpoints import Checkpoints
 from sandbox_runner.variables import VariableError
 
 _MISSING = object()
+# Caps on what one message to the server may hold, so that an honest kernel never comes near the
+# pipe's line limit (channel.MAX_LINE_BYTES) nor spends a cell's output budget on one item.
 TEXT_LIMIT = 10_000
 HTML_LIMIT = 200_000
+TRACEBACK_LIMIT = 100_000
+FIGURE_LIMIT = 4 * 1024 * 1024  # base64 characters of one PNG; the file is saved whatever its size
+# Half of what the gateway reads from an executor (shared.protocol.MAX_REPLY_BYTES).
+PAGE_LIMIT = 8 * 1024 * 1024
+CSV_PIECE_CHARS = 1024 * 1024
 _EXECUTOR_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
@@ -84,7 +91,9 @@ class Kernel:
         self._stdout = StreamCapture("stdout", self._sender, sys.stdout, limit)
         self._stderr = StreamCapture("stderr", self._sender, sys.stderr, limit)
         self._interrupts = Interrupts()
-        self._figures = figures.FigureSaver(workspace, self._sender.send, self._stderr.write)
+        self._figures = figures.FigureSaver(workspace, self._send_figure, self._stderr.write)
+        # Whether a display or error of the running cell was cut to its cap.
+        self._cut = False
         self._forked = False
         self._loop: Any = None
         module = types.ModuleType("__main__")
@@ -144,6 +153,7 @@ class Kernel:
     def run_cell(self, code: str, count: int, started_at: float) -> None:
         filename = f"<cell {count}>"
         status = "ok"
+        self._cut = False
         # Reset every cell: user code reassigns these, and quit() closes stdin.
         sys.stdin = io.StringIO("")
         sys.stdout, sys.stderr = self._stdout, self._stderr
@@ -173,6 +183,7 @@ class Kernel:
                 "status": status,
                 "stdout_truncated": self._stdout.end(),
                 "stderr_truncated": self._stderr.end(),
+                "output_truncated": self._cut,
                 **saved,
             }
         )
@@ -194,12 +205,16 @@ class Kernel:
                 result = variables.value(
                     command["name"], value, command["offset"], command["limit"]
                 )
+                _check_page_size(command["name"], result)
             elif op == "csv":
                 chunks = variables.csv_chunks(self._lookup(command["name"]))
                 first = next(chunks)  # errors before the server has sent its status line
                 self._sender.send({"type": "stream"})
                 for text in itertools.chain([first], chunks):
-                    self._sender.send_sync({"type": "chunk", "text": text})
+                    # A slice of a very wide frame can be larger than a message may be.
+                    for start in range(0, len(text), CSV_PIECE_CHARS):
+                        piece = text[start : start + CSV_PIECE_CHARS]
+                        self._sender.send_sync({"type": "chunk", "text": piece})
                 result = {}
             elif op == "load_csv":
                 from sandbox_runner import csv_loader  # needs pandas: only when asked
@@ -216,7 +231,7 @@ class Kernel:
         except KeyboardInterrupt:
             self._sender.send({"type": "reply", "status": 503, "detail": "the request timed out"})
         except Exception as e:
-            detail = f"{type(e).__name__}: {_safe_str(e)}"
+            detail = f"{type(e).__name__}: {_capped(_safe_str(e), TEXT_LIMIT)}"
             self._sender.send({"type": "reply", "status": 500, "detail": detail})
         else:
             self._sender.send({"type": "reply", "status": 200, "result": result})
@@ -255,7 +270,7 @@ class Kernel:
         return result
 
     def _display(self, value: Any) -> None:
-        data = {"text/plain": _capped(repr(value), TEXT_LIMIT)}
+        data = {"text/plain": self._cap(repr(value), TEXT_LIMIT)}
         html = None if isinstance(value, type) else getattr(value, "_repr_html_", None)
         if callable(html):
             try:
@@ -264,7 +279,19 @@ class Kernel:
                 text = None
             if isinstance(text, str) and len(text) <= HTML_LIMIT:
                 data["text/html"] = text
+            elif isinstance(text, str):
+                self._cut = True  # too large to send: the plain repr stands in for it
         self._sender.send({"type": "display", "data": data})
+
+    def _send_figure(self, message: dict[str, Any]) -> None:
+        """A saved figure's display; one too large to send whole is shown by its file name."""
+        data = message["data"]
+        data["text/plain"] = self._cap(data["text/plain"], TEXT_LIMIT)
+        if len(data.get("image/png", "")) > FIGURE_LIMIT:
+            self._cut = True
+            del data["image/png"]
+            data["text/plain"] += f"\n[too large to show here: saved as {message['filename']}]"
+        self._sender.send(message)
 
     def _display_objects(self, *objects: Any) -> None:
         """`display(...)` as generated notebook code expects to find it."""
@@ -277,11 +304,29 @@ class Kernel:
         self._sender.send(
             {
                 "type": "error",
-                "ename": type(error).__name__,
-                "evalue": _safe_str(error),
-                "traceback": lines,
+                "ename": self._cap(type(error).__name__, TEXT_LIMIT),
+                "evalue": self._cap(_safe_str(error), TEXT_LIMIT),
+                "traceback": self._cap_traceback(lines),
             }
         )
+
+    def _cap(self, text: str, limit: int) -> str:
+        """`text` cut to `limit` characters, noting that this cell's output was cut."""
+        if len(text) > limit:
+            self._cut = True
+        return _capped(text, limit)
+
+    def _cap_traceback(self, lines: list[str]) -> list[str]:
+        """At most about TRACEBACK_LIMIT characters: its head and its tail, where the error is
+        (a huge message or a long chain of exceptions would otherwise go whole)."""
+        lines = [self._cap(line, TEXT_LIMIT) for line in lines]
+        if sum(map(len, lines)) <= TRACEBACK_LIMIT:
+            return lines
+        self._cut = True
+        head = _leading(lines, TRACEBACK_LIMIT // 2)
+        tail = _leading(lines[::-1], TRACEBACK_LIMIT // 2)[::-1]
+        hidden = len(lines) - len(head) - len(tail)
+        return [*head, f"[traceback truncated: {hidden} lines not shown]", *tail]
 
     def _after_fork(self) -> None:
         self._forked = True
@@ -302,6 +347,29 @@ def _user_frames(tb: TracebackType | None) -> TracebackType | None:
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_EXECUTOR_DIR):
         tb = tb.tb_next
     return tb
+
+
+def _leading(lines: list[str], limit: int) -> list[str]:
+    """The first lines whose lengths add up to at most `limit`."""
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line)
+        if size > limit:
+            break
+        kept.append(line)
+    return kept
+
+
+def _check_page_size(name: str, result: dict[str, Any]) -> None:
+    """Refuse a page larger than the gateway reads (thousands of columns, long texts)."""
+    size = len(json.dumps(result))  # ASCII-escaped, as the server passes it on
+    if size > PAGE_LIMIT:
+        raise VariableError(
+            422,
+            f"this page of '{name}' is {size} bytes of JSON, over the {PAGE_LIMIT} a page may "
+            "take: ask for fewer rows (limit)",
+        )
 
 
 def _capped(text: str, limit: int) -> str:

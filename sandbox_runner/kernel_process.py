@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 import sandbox_runner
-from sandbox_runner.channel import LineReader, encode, write_all
+from sandbox_runner.channel import LineReader, LineTooLong, encode, write_all
+from sandbox_runner.strays import kill_strays
 
 READY_TIMEOUT_S = 30.0
 # Without a pidfd a dead kernel is noticed by polling, but only if its pipe stays open (a
@@ -27,6 +28,10 @@ _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(sandbox_runner._
 
 class KernelGone(Exception):
     """The kernel exited, closed its pipe or sent something unreadable."""
+
+
+class MessageTooLong(KernelGone):
+    """The kernel sent a line longer than any it writes itself: user code wrote to its pipe."""
 
 
 class RestoreFailed(KernelGone):
@@ -156,6 +161,8 @@ class KernelProcess:
         if self._reader.fd in ready:
             try:
                 messages = self._reader.read_available()
+            except LineTooLong as e:
+                raise MessageTooLong(f"the Python kernel sent {e}, too long to read") from e
             except ValueError as e:
                 raise KernelGone(f"the Python kernel sent an unreadable message ({e})") from e
             if messages is None:
@@ -185,12 +192,15 @@ class KernelProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
 
     def close(self) -> None:
-        """Kill the kernel and everything in its process group; release the pipes. Idempotent."""
+        """Kill the kernel and every process it started (in the sandbox: every process but the
+        executor's); release the pipes. Idempotent."""
         if self._closed:
             return
         self._closed = True
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        # What the kernel started outside its process group goes with it.
+        kill_strays()
         self.process.wait()
         for fd in (self._command_fd, self._reader.fd, self._pidfd):
             if fd is not None:

@@ -5,10 +5,12 @@ and a short cell should cost a few milliseconds end to end.
 """
 
 import contextlib
+import hmac
 import json
 import keyword
 import logging
 import os
+import shutil
 import socket
 import socketserver
 import stat
@@ -23,6 +25,7 @@ from sandbox_runner.supervisor import Supervisor
 from shared.errors import AppError, InvalidPath, NotFound
 from shared.ids import workspace_parts
 from shared.protocol import (
+    CHAT_HEADER,
     EndEvent,
     ErrorEvent,
     ExecuteRequest,
@@ -49,12 +52,19 @@ class ExecutorServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, socket_path: str, supervisor: Supervisor) -> None:
+    def __init__(self, socket_path: str, supervisor: Supervisor, chat_id: str, secret: str) -> None:
         self.supervisor = supervisor
+        self.chat_id = chat_id
+        self._authorization = f"Bearer {secret}".encode()
         _remove_stale_socket(socket_path)
         os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
         super().__init__(socket_path, ExecutorHandler)
         os.chmod(socket_path, SOCKET_MODE)
+
+    def authorized(self, header: str | None) -> bool:
+        """Whether a request carries this sandbox's secret; compared in constant time."""
+        given = (header or "").encode("utf-8", "replace")
+        return hmac.compare_digest(given, self._authorization)
 
     def server_close(self) -> None:
         super().server_close()
@@ -81,6 +91,12 @@ class ExecutorHandler(BaseHTTPRequestHandler):
         self._dispatch(routes, other={"/health", "/variables"})
 
     def _dispatch(self, routes: dict[str, Callable[[bytes], None]], other: set[str]) -> None:
+        if not self.server.authorized(self.headers.get("Authorization")):
+            # A request not meant for this chat (or from no gateway at all): refused before its
+            # body is read, and the connection is not reused.
+            self.close_connection = True
+            self._send_json(401, {"detail": "this executor serves another chat"})
+            return
         body = self._read_body()
         if body is None:
             return
@@ -238,6 +254,10 @@ class ExecutorHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        self.send_header(CHAT_HEADER, self.server.chat_id)
+
     def address_string(self) -> str:
         return "unix-socket"  # the peer of an AF_UNIX connection has no host and port
 
@@ -327,10 +347,16 @@ def _workspace_file(root: str, path: str) -> str:
 
 
 def _remove_stale_socket(path: str) -> None:
+    """Clear the socket's name. Whatever holds it (a socket left by the last run, or anything user
+    code planted there: a link, a FIFO, a folder) is this sandbox's own, and the gateway would
+    refuse to talk through it anyway."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(mode):
-        raise RuntimeError(f"{path} exists and is not a socket; refusing to replace it")
-    os.unlink(path)
+        log.warning("replacing a %s found at the socket's path", stat.filemode(mode))
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)

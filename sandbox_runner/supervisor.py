@@ -14,7 +14,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from sandbox_runner import workspace
-from sandbox_runner.cell_run import INTERRUPT_GRACE_S, CellRun, Checkpoint
+from sandbox_runner.cell_run import (
+    CUT_MARKER,
+    INTERRUPT_GRACE_S,
+    CellRun,
+    Checkpoint,
+    OutputBudget,
+)
 from sandbox_runner.config import Config
 from sandbox_runner.kernel_process import KernelGone, KernelProcess, RestoreFailed
 from shared.errors import AppError, Conflict, ServiceUnavailable
@@ -110,6 +116,7 @@ class Supervisor:
         kernel = self._kernel
         alive = kernel is not None and kernel.alive()
         return Health(
+            chat_id=self._config.chat_id,
             kernel_pid=kernel.pid if kernel is not None and alive else None,
             busy=self._claim.locked(),
             execution_count=kernel.execution_count if kernel is not None else 0,
@@ -124,7 +131,8 @@ class Supervisor:
             return True
 
     def execute(self, request: ExecuteRequest) -> Iterator[Event]:
-        """Run one cell, yielding its events as they happen and then one EndEvent.
+        """Run one cell, yielding its events as they happen and then one EndEvent, all within
+        the cell's OutputBudget.
 
         The caller must hold `claim()` and should drain the iterator even when its client has
         gone, so the cell still ends (or times out) before the next one starts.
@@ -146,8 +154,12 @@ class Supervisor:
 
         before = workspace.snapshot(self._config.workspace)
         kernel.execution_count += 1
-        cell = CellRun(kernel, timeout_s)
-        yield from cell.run(request.code, started)
+        cell = CellRun(kernel, timeout_s, self._config.output_limit)
+        budget = OutputBudget()
+        for event in cell.run(request.code, started):
+            # Past the budget the kernel is still read (and its output dropped) until the cell ends.
+            if (admitted := budget.admit(event)) is not None:
+                yield admitted
         if cell.lost_reason is not None:
             if self._resetting:
                 kernel_info = KernelInfo(restarted=True, state="lost", reason=cell.lost_reason)
@@ -161,20 +173,25 @@ class Supervisor:
         saved = cell.checkpoint or Checkpoint()
         self._update_variables(saved)
         for stream in cell.truncated_without_marker():
-            yield StreamEvent(type=stream, text="\n[output truncated: further output not shown]\n")
+            marker = StreamEvent(type=stream, text=CUT_MARKER)
+            if (admitted := budget.admit(marker)) is not None:
+                yield admitted
         after = workspace.snapshot(self._config.workspace)
-        yield EndEvent(
-            status=cell.status,
-            execution_count=kernel.execution_count,
-            duration_ms=_ms_since(started),
-            files=workspace.changes(before, after),
-            stdout_truncated=cell.truncated["stdout"],
-            stderr_truncated=cell.truncated["stderr"],
-            kernel=kernel_info,
-            variables_changed=saved.variables_changed,
-            variables_deleted=saved.variables_deleted,
-            not_persisted=saved.not_persisted,
-            checkpoint_ms=saved.checkpoint_ms,
+        yield budget.fit(
+            EndEvent(
+                status=cell.status,
+                execution_count=kernel.execution_count,
+                duration_ms=_ms_since(started),
+                files=workspace.changes(before, after),
+                stdout_truncated=cell.truncated["stdout"],
+                stderr_truncated=cell.truncated["stderr"],
+                output_truncated=cell.output_truncated,
+                kernel=kernel_info,
+                variables_changed=saved.variables_changed,
+                variables_deleted=saved.variables_deleted,
+                not_persisted=saved.not_persisted,
+                checkpoint_ms=saved.checkpoint_ms,
+            )
         )
 
     def request(self, op: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -253,11 +270,6 @@ class Supervisor:
         self._missing_reason = reason
         if old is not None:
             old.close()
-
-    def _start_failed(self, reason: str, error: Exception) -> str:
-        log.error("could not start a new kernel: %s", error)
-        self._missing_reason = f"{reason}, and a new kernel could not be started ({error})"
-        return self._missing_reason
 
     def _ensure_kernel(self) -> KernelProcess:
         """The live kernel, or a new one (restored) whose news goes into the next EndEvent."""

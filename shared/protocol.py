@@ -12,6 +12,24 @@ SOCKET_NAME = "executor.sock"
 SOCKET_DIR = "/run/executor"
 WORKSPACE_DIR = "/workspace"
 STATE_DIR = "/state"
+# Every request carries `Authorization: Bearer <the sandbox's secret>`; every answer names the chat
+# its executor serves in this header. Either side refuses a peer that is not the one it expects.
+CHAT_HEADER = "X-Executor-Chat"
+
+# What one cell may send back in all, in bytes of its NDJSON lines: stdout, stderr, displays,
+# errors and tracebacks, and its EndEvent's file and variable lists. Past it the executor forwards
+# no more output (the cell still runs to its end) and cuts the EndEvent's lists to fit, marking the
+# cell `output_truncated`. Figures come as base64 PNG displays of 50-300 KB each: 8 MiB leaves room
+# for a dozen large ones beside the text, and is what the gateway may hold per running cell.
+CELL_OUTPUT_BUDGET_BYTES = 8 * 1024 * 1024
+# The gateway cuts a cell's stream only this far past the executor's budget (which an honest
+# executor never passes; the slack covers the events it adds when it fails itself), so only an
+# executor that user code has replaced meets the gateway's cut.
+GATEWAY_OUTPUT_SLACK_BYTES = 64 * 1024
+# The largest JSON answer the gateway reads from an executor (a variable list or page). The kernel
+# refuses a variable page of more than half of it (sandbox_runner.kernel.PAGE_LIMIT), so an honest
+# executor stays below it.
+MAX_REPLY_BYTES = 16 * 1024 * 1024
 
 ExecStatus = Literal["ok", "error", "interrupted", "timeout", "crashed"]
 # What happened to the kernel's variables during this request: "kept" (same kernel), "lost" (the
@@ -71,6 +89,9 @@ class EndEvent(BaseModel):
     files: list[FileChange] = []
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    # Some of the cell's output was cut: the cell passed CELL_OUTPUT_BUDGET_BYTES (later output
+    # and part of the lists here were dropped), or one display or error was too large to send whole.
+    output_truncated: bool = False
     kernel: KernelInfo = KernelInfo()
     # Variables this cell created, rebound or may have mutated (and were checkpointed), and those
     # it deleted. `not_persisted` maps each variable that cannot be checkpointed to the reason.
@@ -87,6 +108,7 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+    chat_id: str
     kernel_pid: int | None
     busy: bool
     execution_count: int

@@ -18,9 +18,10 @@ def free_port() -> int:
 
 class RedisServer:
     """redis-server with AOF on, as in production; `restart` stops it gracefully (as a restart
-    of its container would) and starts it again on the same port and data folder."""
+    of its container would) and starts it again on the same port and data folder. `options` are
+    more command-line settings, e.g. ("--maxmemory", "8mb")."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, options: tuple[str, ...] = ()) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: `make deps` installs it")
@@ -35,7 +36,7 @@ class RedisServer:
             "--dir",
             str(workdir),
         ]
-        self._args += ["--appendonly", "yes", "--save", ""]
+        self._args += ["--appendonly", "yes", "--save", "", *options]
         self._proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -62,10 +63,12 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(workdir: Path | None = None) -> Iterator[RedisServer]:
+def redis_server(
+    workdir: Path | None = None, options: tuple[str, ...] = ()
+) -> Iterator[RedisServer]:
     """A started RedisServer, stopped (and its temporary folder removed) afterwards."""
     folder = workdir or Path(tempfile.mkdtemp(prefix="ads-redis-"))
-    server = RedisServer(folder)
+    server = RedisServer(folder, options)
     server.start()
     try:
         yield server

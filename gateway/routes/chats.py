@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from gateway.chats import Chat
+from gateway.chats import Chat, ChatStore
 from gateway.deps import ChatDep, ChatStoreDep, SandboxesDep, UserDep
+from gateway.sandboxes import SandboxManager
 
 router = APIRouter(tags=["chats"])
 
@@ -24,8 +25,7 @@ async def list_chats(user: UserDep, chats: ChatStoreDep) -> list[Chat]:
 @router.delete("/chat/{chat_id}")
 async def delete_chat(chat: ChatDep, chats: ChatStoreDep, sandboxes: SandboxesDep) -> dict:
     """Delete a chat with its sandbox, files and variables."""
-    await sandboxes.remove(chat.chat_id)
-    await chats.delete(chat)
+    await _delete(chat, chats, sandboxes)
     return {"deleted": chat.chat_id}
 
 
@@ -40,7 +40,14 @@ async def delete_all_chats(user: UserDep, chats: ChatStoreDep, sandboxes: Sandbo
     """Delete all of the caller's chats."""
     deleted = []
     for chat in await chats.for_user(user.id):
-        await sandboxes.remove(chat.chat_id)
-        await chats.delete(chat)
+        await _delete(chat, chats, sandboxes)
         deleted.append(chat.chat_id)
     return {"deleted": deleted}
+
+
+async def _delete(chat: Chat, chats: ChatStore, sandboxes: SandboxManager) -> None:
+    # Marked first, so a query racing this delete cannot start the sandbox again once it is
+    # removed; the records go last, so a delete cut short can be sent again.
+    await chats.mark_deleted(chat.chat_id)
+    await sandboxes.remove(chat.chat_id)
+    await chats.delete(chat)

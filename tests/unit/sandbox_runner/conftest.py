@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from shared.protocol import EVENT_ADAPTER, DisplayEvent, EndEvent, ErrorEvent, Event, StreamEvent
 
 ROOT = Path(__file__).resolve().parents[3]
+CHAT_ID = "chat_20260101_000000_test"
 
 
 @dataclass
@@ -67,11 +69,14 @@ class Executor:
         if make_workspace:
             self.workspace.mkdir()
         self.log_path = base / "executor.log"
+        self.secret = secrets.token_urlsafe(32)
         self._env = {
             **os.environ,
             "EXECUTOR_SOCKET": str(self.socket_path),
             "EXECUTOR_WORKSPACE": str(self.workspace),
             "EXECUTOR_STATE": str(self.state),
+            "EXECUTOR_CHAT_ID": CHAT_ID,
+            "EXECUTOR_SECRET": self.secret,
             "PYTHONPATH": str(ROOT),
             **extra_env,
         }
@@ -90,7 +95,12 @@ class Executor:
 
     def new_client(self) -> httpx.Client:
         transport = httpx.HTTPTransport(uds=str(self.socket_path))
-        return httpx.Client(transport=transport, base_url="http://executor", timeout=30.0)
+        return httpx.Client(
+            transport=transport,
+            base_url="http://executor",
+            headers={"Authorization": f"Bearer {self.secret}"},
+            timeout=30.0,
+        )
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + 15

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.unit.sandbox_runner.conftest import Executor
+from tests.unit.sandbox_runner.conftest import CHAT_ID, Executor
 
 
 def test_timeout_interrupts_a_busy_loop_and_keeps_the_variables(executor: Executor) -> None:
@@ -177,6 +177,7 @@ def test_health_reports_the_kernel(executor: Executor) -> None:
     health = executor.health()
     assert health == {
         "status": "ok",
+        "chat_id": CHAT_ID,
         "kernel_pid": health["kernel_pid"],
         "busy": False,
         "execution_count": 0,
