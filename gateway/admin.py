@@ -14,7 +14,7 @@ import sys
 
 import docker
 
-from gateway.sandboxes import SandboxManager
+from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
 from shared.ids import is_chat_id
 

@@ -15,17 +15,17 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from starlette.middleware.sessions import SessionMiddleware
 
-from gateway.agent import Agent
-from gateway.auth import Authenticator, local_token, log_sign_in
-from gateway.chats import ChatStore
-from gateway.executor_client import ExecutorUnavailable
-from gateway.github import SIGN_IN_WINDOW_S
-from gateway.limits import BodyLimit, Limit
-from gateway.llm import LLM
-from gateway.queries import QueryService
-from gateway.routes import auth, chats, files, health, query, state, tokens, web
-from gateway.sandboxes import SandboxManager
-from gateway.sessions import SessionService
+from gateway.agent.llm import LLM
+from gateway.agent.loop import Agent
+from gateway.api.limits import BodyLimit, Limit
+from gateway.api.routes import auth, chats, files, health, query, state, tokens, web
+from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
+from gateway.auth.github import SIGN_IN_WINDOW_S
+from gateway.chats.store import ChatStore
+from gateway.runs.code import QueryService
+from gateway.sandbox.executor import ExecutorUnavailable
+from gateway.sandbox.manager import SandboxManager
+from gateway.sandbox.state import SessionService
 from gateway.settings import Settings, SettingsError
 from shared.errors import AppError
 

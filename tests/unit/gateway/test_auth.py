@@ -1,8 +1,8 @@
 import pytest
 
-from gateway.auth import SignInPolicy, safe_next
+from gateway.auth.authenticator import SignInPolicy, safe_next
+from gateway.auth.users import User
 from gateway.settings import Settings
-from gateway.users import User
 
 
 @pytest.mark.parametrize("target", ["/", "/chats", "/chat/x/messages?a=1&b=2#top", "/a:b"])

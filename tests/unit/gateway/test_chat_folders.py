@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import chat_folders
+from gateway.sandbox import folders as chat_folders
 
 
 def make_deep_tree(top: Path, depth: int) -> None:

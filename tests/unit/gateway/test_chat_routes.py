@@ -4,7 +4,7 @@
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from gateway.deps import get_chat
+from gateway.api.deps import get_chat
 from gateway.main import create_app
 from gateway.settings import Settings
 

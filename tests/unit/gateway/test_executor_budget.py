@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.executor_client import ExecutorClient, OutputLimitExceeded
-from gateway.sandbox_socket import SandboxSocketBackend
+from gateway.sandbox.executor import ExecutorClient, OutputLimitExceeded
+from gateway.sandbox.executor_socket import SandboxSocketBackend
 from shared.errors import BadGateway
 from shared.protocol import (
     CELL_OUTPUT_BUDGET_BYTES,

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from gateway.file_pool import FilePool
+from gateway.sandbox.file_pool import FilePool
 
 
 def blocked_until(release: threading.Event, started: threading.Semaphore) -> str:

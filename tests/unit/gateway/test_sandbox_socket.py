@@ -13,8 +13,8 @@ from pathlib import Path
 import httpcore
 import pytest
 
-from gateway.executor_client import ExecutorClient, ExecutorUnavailable
-from gateway.sandbox_socket import (
+from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
+from gateway.sandbox.executor_socket import (
     SandboxSocketBackend,
     SocketMissing,
     SocketRefused,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.uploads import StagedUpload, open_import, safe_filename, variable_name
+from gateway.sandbox.uploads import StagedUpload, open_import, safe_filename, variable_name
 from shared.errors import Forbidden, InvalidInput, NotFound
 
 

@@ -2,7 +2,7 @@
 
 import re
 
-from gateway.routes.web import STATIC_DIR, WEB_DIR
+from gateway.api.routes.web import STATIC_DIR, WEB_DIR
 
 # Namespaces are names, not addresses: nothing is fetched from them.
 _NAMESPACES = {"http://www.w3.org/2000/svg"}

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import chat_folders
-from gateway.workspace import list_files, open_file, read_chunks, walk
+from gateway.sandbox import folders as chat_folders
+from gateway.sandbox.files import list_files, open_file, read_chunks, walk
 from shared.errors import InvalidPath, NotFound
 
 

@@ -6,8 +6,8 @@ from urllib.parse import quote, unquote, unquote_to_bytes
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from gateway.deps import ChatDep, SessionsDep
-from gateway.workspace import FileInfo, media_type
+from gateway.api.deps import ChatDep, SessionsDep
+from gateway.sandbox.files import FileInfo, media_type
 
 router = APIRouter(tags=["files"])
 

@@ -9,9 +9,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from gateway.chats import Chat, ChatStore, journal_entry
-from gateway.executor_client import ExecutorUnavailable, OutputLimitExceeded
-from gateway.sandboxes import SandboxManager
+from gateway.chats.store import Chat, ChatStore, journal_entry
+from gateway.sandbox.executor import ExecutorUnavailable, OutputLimitExceeded
+from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
 from shared.errors import AppError, SandboxError
 from shared.protocol import (

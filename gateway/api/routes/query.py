@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, model_validator
 
-from gateway.agent import AgentReply, Emit
-from gateway.deps import AgentDep, ChatDep, ChatStoreDep, QueriesDep, SettingsDep
-from gateway.queries import CodeResult
+from gateway.agent.loop import AgentReply, Emit
+from gateway.api.deps import AgentDep, ChatDep, ChatStoreDep, QueriesDep, SettingsDep
+from gateway.runs.code import CodeResult
 from shared.errors import AppError, Conflict, PayloadTooLarge
 from shared.protocol import DisplayEvent, ErrorEvent, StreamEvent
 

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from redis.asyncio import Redis
 
-from gateway.github import GitHub
+from gateway.auth.github import GitHub
+from gateway.auth.sign_in_sessions import SessionStore
+from gateway.auth.tokens import TOKEN_PREFIX, TokenStore
+from gateway.auth.users import User, UserStore, github_user_id
 from gateway.settings import Settings
-from gateway.tokens import TOKEN_PREFIX, TokenStore
-from gateway.user_sessions import SessionStore
-from gateway.users import User, UserStore, github_user_id
 from shared.errors import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)

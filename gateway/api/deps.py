@@ -4,16 +4,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.agent import Agent
-from gateway.auth import Authenticator, Identity
-from gateway.chats import Chat, ChatStore
-from gateway.github import GitHub
-from gateway.queries import QueryService
-from gateway.sandboxes import SandboxManager
-from gateway.sessions import SessionService
+from gateway.agent.loop import Agent
+from gateway.auth.authenticator import Authenticator, Identity
+from gateway.auth.github import GitHub
+from gateway.auth.tokens import TokenStore
+from gateway.auth.users import User
+from gateway.chats.store import Chat, ChatStore
+from gateway.runs.code import QueryService
+from gateway.sandbox.manager import SandboxManager
+from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
-from gateway.tokens import TokenStore
-from gateway.users import User
 
 
 def get_settings(request: Request) -> Settings:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import httpcore
 import httpx
 
-from gateway.sandbox_socket import SandboxSocketBackend
+from gateway.sandbox.executor_socket import SandboxSocketBackend
 from shared.errors import AppError, BadGateway, Conflict, InvalidInput, NotFound, Unprocessable
 from shared.protocol import (
     CELL_OUTPUT_BUDGET_BYTES,

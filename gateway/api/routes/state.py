@@ -9,9 +9,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from gateway.deps import ChatDep, SessionsDep, SettingsDep
-from gateway.routes.files import disposition
-from gateway.uploads import open_import, safe_filename
+from gateway.api.deps import ChatDep, SessionsDep, SettingsDep
+from gateway.api.routes.files import disposition
+from gateway.sandbox.uploads import open_import, safe_filename
 from shared.errors import InvalidInput, PayloadTooLarge, Unprocessable
 from shared.protocol import LoadCsvResult, VariableInfo, VariableValue
 

@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from gateway.chats import Chat, ChatStore, journal_entry
-from gateway.llm import LLM, ToolCall
-from gateway.prompts import clip_middle, history_messages, system_prompt
-from gateway.queries import CLIENT_GONE, CodeResult, QueryService, ResultBuilder, journal_form
-from gateway.sessions import SessionService
+from gateway.agent.llm import LLM, ToolCall
+from gateway.agent.prompts import clip_middle, history_messages, system_prompt
+from gateway.chats.store import Chat, ChatStore, journal_entry
+from gateway.runs.code import CLIENT_GONE, CodeResult, QueryService, ResultBuilder, journal_form
+from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
 from shared.errors import AppError, ServiceUnavailable
 from shared.protocol import DisplayEvent, ErrorEvent, FileChange, StreamEvent, VariableValue

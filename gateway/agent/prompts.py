@@ -6,7 +6,7 @@ files), so the model never works from a stale idea of the session.
 
 from typing import Any
 
-from gateway.workspace import FileInfo
+from gateway.sandbox.files import FileInfo
 from shared.protocol import VariableInfo, VariableValue
 
 RULES = """\

@@ -5,11 +5,11 @@ import hmac
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.auth import COOKIE_NAME, LOCAL_USER, safe_next
-from gateway.deps import AuthDep, GitHubDep, SettingsDep, UserDep
-from gateway.github import GitHub
+from gateway.api.deps import AuthDep, GitHubDep, SettingsDep, UserDep
+from gateway.auth.authenticator import COOKIE_NAME, LOCAL_USER, safe_next
+from gateway.auth.github import GitHub
+from gateway.auth.users import User
 from gateway.settings import Settings
-from gateway.users import User
 from shared.errors import AppError, InvalidInput, Unauthorized
 
 router = APIRouter(tags=["auth"])

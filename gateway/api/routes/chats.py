@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
-from gateway.chats import Chat, ChatStore
-from gateway.deps import ChatDep, ChatStoreDep, SandboxesDep, UserDep
-from gateway.sandboxes import SandboxManager
+from gateway.api.deps import ChatDep, ChatStoreDep, SandboxesDep, UserDep
+from gateway.chats.store import Chat, ChatStore
+from gateway.sandbox.manager import SandboxManager
 
 router = APIRouter(tags=["chats"])
 

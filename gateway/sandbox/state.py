@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from gateway import chat_folders
-from gateway.chats import Chat, ChatStore, journal_entry
-from gateway.executor_client import ExecutorClient, ExecutorUnavailable
-from gateway.file_pool import FilePool
-from gateway.sandboxes import SANDBOX_UID, SandboxManager
+from gateway.chats.store import Chat, ChatStore, journal_entry
+from gateway.sandbox import folders as chat_folders
+from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
+from gateway.sandbox.file_pool import FilePool
+from gateway.sandbox.files import Listing, open_file, walk
+from gateway.sandbox.manager import SANDBOX_UID, SandboxManager
+from gateway.sandbox.uploads import StagedUpload, variable_name, write_stream
 from gateway.settings import Settings
-from gateway.uploads import StagedUpload, variable_name, write_stream
-from gateway.workspace import Listing, open_file, walk
 from shared.errors import AppError, SandboxError
 from shared.protocol import LoadCsvRequest, LoadCsvResult, VariableList, VariableValue
 
@@ -36,7 +36,7 @@ class SessionService:
         return self._sandboxes.paths(chat.chat_id).workspace
 
     async def list_files(self, chat: Chat) -> Listing:
-        """The workspace's files, bounded and time-boxed (see gateway.workspace.walk)."""
+        """The workspace's files, bounded and time-boxed (see gateway.sandbox.files.walk)."""
         return await self._files.walk(chat.user_id, walk, self.workspace(chat))
 
     async def open_file(self, chat: Chat, path: str) -> tuple[int, os.stat_result]:

@@ -21,10 +21,10 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import LogConfig, Ulimit
 
-from gateway import chat_folders
-from gateway.chats import Chat
-from gateway.executor_client import ExecutorClient, ExecutorUnavailable
-from gateway.sandbox_socket import SANDBOX_UID, SandboxSocketBackend, sandbox_uid
+from gateway.chats.store import Chat
+from gateway.sandbox import folders as chat_folders
+from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
+from gateway.sandbox.executor_socket import SANDBOX_UID, SandboxSocketBackend, sandbox_uid
 from gateway.settings import Settings
 from shared.errors import NotFound as ChatNotFound
 from shared.errors import SandboxError

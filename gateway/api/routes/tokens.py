@@ -3,8 +3,8 @@
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gateway.deps import IdentityDep, TokensDep, UserDep
-from gateway.tokens import ApiToken, NewApiToken
+from gateway.api.deps import IdentityDep, TokensDep, UserDep
+from gateway.auth.tokens import ApiToken, NewApiToken
 from shared.errors import Forbidden
 
 router = APIRouter(tags=["tokens"])

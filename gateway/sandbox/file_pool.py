@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from gateway.workspace import read_chunks
+from gateway.sandbox.files import read_chunks
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -1,0 +1,1 @@
+"""Chats and their history: the Redis store of users' chats, the query lock and the journal."""
