@@ -1,10 +1,16 @@
 # AI Data Scientist. `make up` runs the stack; `make test` runs the whole suite (as CI does).
 SHELL := /bin/bash
 PYTHON ?= python3
-COMPOSE := docker compose
 ENV_FILE := .env
+# Compose reads the env file twice: --env-file for the ${...} in docker-compose.yml, and
+# ADS_ENV_FILE names it as the gateway's env_file, which hands every setting to the gateway.
+COMPOSE := ADS_ENV_FILE=$(abspath $(ENV_FILE)) docker compose --env-file $(ENV_FILE)
+SHELL_SCRIPTS := $(wildcard deploy/*.sh) .ci/run
+# The lint steps beyond ruff and shellcheck. The type checker joins here once
+# `$(PYTHON) -m mypy` passes (it reads its settings from pyproject.toml).
+TYPE_CHECK :=
 
-.PHONY: up down logs images test test-unit lint bench deps help
+.PHONY: up down logs images lock test test-unit lint bench deps help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -14,35 +20,40 @@ up: ## Build the images and start Redis + the gateway; prints the URL and login 
 	@deploy/images.sh
 	@deploy/ensure-compose.sh
 	@deploy/env-file.sh $(ENV_FILE)
-	$(COMPOSE) --env-file $(ENV_FILE) up -d --wait
+	$(COMPOSE) up -d --wait
 	@deploy/print-login.sh $(ENV_FILE)
 
 down: ## Stop the stack (chats, files and Redis data stay)
-	$(COMPOSE) --env-file $(ENV_FILE) down
+	$(COMPOSE) down
 
 logs: ## Follow the gateway's log
-	$(COMPOSE) --env-file $(ENV_FILE) logs -f gateway
+	$(COMPOSE) logs -f gateway
 
 images: ## Build the sandbox, gateway and redis images (offline-capable)
 	@deploy/ensure-docker.sh
 	@deploy/images.sh
 
-deps: ## Install what the tests need on this host: Python packages, redis-server, Docker
+lock: ## Re-resolve the images' Python packages into deploy/requirements-*.lock.txt
+	@deploy/lock.sh
+
+deps: ## Install what the tests need on this host: Python packages, redis-server, shellcheck, Docker
 	@deploy/ensure-test-deps.sh
 	@deploy/ensure-docker.sh
 
 test: deps ## Run lint and the whole test suite against real Docker and Redis
 	@deploy/images.sh sandbox
-	$(PYTHON) -m ruff check .
-	$(PYTHON) -m ruff format --check .
+	@$(MAKE) --no-print-directory lint
 	$(PYTHON) -m pytest
 
 test-unit: ## Only the tests that need neither Docker nor Redis
 	$(PYTHON) -m pytest tests/unit
 
-lint: ## ruff lint and format check
+lint: ## ruff lint and format check, shellcheck over deploy/ and .ci/run
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	@command -v shellcheck >/dev/null || { echo "lint: shellcheck is missing: make deps (or apt-get install shellcheck)" >&2; exit 1; }
+	shellcheck --external-sources $(SHELL_SCRIPTS)
+	$(TYPE_CHECK)
 
 bench: deps ## Measure warm and cold round trips through the gateway
 	@deploy/images.sh sandbox

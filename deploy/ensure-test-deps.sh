@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the test suite needs on the host besides Docker: the project's Python packages (with the
-# test extras), a redis-server binary, which the tests start themselves on a free port, and
-# Debian's chromium, which the browser tests drive through Playwright (no browser download).
+# test extras), a redis-server binary, which the tests start themselves on a free port, Debian's
+# chromium, which the browser tests drive through Playwright (no browser download), and Debian's
+# package of the shell linter that `make lint` runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=.pytest_cache/.deps-stamp
@@ -31,4 +32,7 @@ fi
 # The path tests/e2e/conftest.py launches.
 if [[ ! -x /usr/bin/chromium ]]; then
   debian_install chromium
+fi
+if ! command -v shellcheck >/dev/null; then
+  debian_install shellcheck
 fi

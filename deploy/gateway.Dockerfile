@@ -3,14 +3,16 @@
 # network. It runs as root because it drives the Docker engine through the mounted socket.
 ARG BASE_IMAGE=python:3.11-slim
 
-# The wheels stay in this stage; only the installed venv reaches the final image.
+# The wheels stay in this stage; only the installed venv reaches the final image. The lock file
+# names every package at its exact version and pip checks each wheel's sha256 against it.
 FROM ${BASE_IMAGE} AS packages
 LABEL ai-data-scientist.stage=build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-COPY deploy/requirements-gateway.txt /build/requirements.txt
+COPY deploy/requirements-gateway.lock.txt /build/requirements.lock.txt
 COPY deploy/.wheelhouse/gateway/ /build/wheels/
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --quiet --no-index --find-links=/build/wheels -r /build/requirements.txt \
+    && /opt/venv/bin/pip install --quiet --no-index --find-links=/build/wheels \
+        --require-hashes -r /build/requirements.lock.txt \
     && /opt/venv/bin/python -m compileall -q -j0 /opt/venv/lib
 
 FROM ${BASE_IMAGE}

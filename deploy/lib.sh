@@ -23,3 +23,17 @@ apt_install() {
 }
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# pip options that pick wheels for the images' platform whatever the host is: CPython 3.11,
+# manylinux glibc <= 2.36 (Debian 12), x86_64. pip does not widen a manylinux_2_X --platform to
+# older glibc versions itself, so each is named.
+PIP_TARGET=(--only-binary=:all: --implementation cp --python-version 3.11 --abi cp311)
+for _minor in $(seq 36 -1 17); do PIP_TARGET+=(--platform "manylinux_2_${_minor}_x86_64"); done
+PIP_TARGET+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64)
+unset _minor
+
+# What a requirements file asks for, without its comments and blank lines: the lock files record
+# it, so that a lock older than its requirements file is noticed.
+requirements_digest() {
+    sed -e 's/[[:space:]]*#.*//' -e '/^[[:space:]]*$/d' "$1" | sha256sum | cut -d' ' -f1
+}

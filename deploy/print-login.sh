@@ -5,7 +5,11 @@ env_file=${1:-.env}
 get() { grep "^$1=" "$env_file" | tail -n1 | cut -d= -f2- || true; }
 port=$(get PORT); port=${port:-8018}
 public=$(get PUBLIC_URL); url=${public:-http://127.0.0.1:${port}}
-if [[ $(get AUTH_MODE) == github ]]; then
+# As gateway/settings.py decides: GitHub sign-in when AUTH_MODE says so, or when it is unset and a
+# GitHub client is configured.
+auth_mode=$(get AUTH_MODE)
+if [[ -z $auth_mode && -n $(get GITHUB_CLIENT_ID) ]]; then auth_mode=github; fi
+if [[ $auth_mode == github ]]; then
   cat <<MSG
 
 AI Data Scientist is up at ${url}

@@ -13,58 +13,136 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
+    """Every setting the gateway reads. Each field is set by the environment variable of its name in
+    upper case (`max_code_bytes` by `MAX_CODE_BYTES`), which its description names; the README's
+    settings table lists them all (a unit test keeps the two in step). Under `make up` they come
+    from `.env`: docker-compose.yml hands that file to the gateway whole (`env_file`)."""
+
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    port: int = 8018
-    # Listen address; unset means loopback in local mode (one user, no real sign-in) and all
-    # interfaces with GitHub sign-in. Compose sets 0.0.0.0 and publishes on the host's loopback.
-    host: str | None = None
-    # Where clients reach the gateway; used for printed links and OAuth callbacks.
-    public_url: str = ""
-    data_dir: Path = Path("/var/lib/ai-data-scientist")
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    port: int = Field(default=8018, description="PORT: the port `python -m gateway` listens on")
+    # Unset means loopback in local mode (one user, no real sign-in) and all interfaces with
+    # GitHub sign-in. Compose sets 0.0.0.0 and publishes on the host's loopback.
+    host: str | None = Field(default=None, description="HOST: the listen address")
+    public_url: str = Field(
+        default="",
+        description="PUBLIC_URL: where clients reach the gateway (printed links, OAuth callbacks)",
+    )
+    data_dir: Path = Field(
+        default=Path("/var/lib/ai-data-scientist"),
+        description="DATA_DIR: absolute path of the chat folders, the same for the Docker engine",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="REDIS_URL: the Redis of users and chats"
+    )
 
-    auth_mode: Literal["github", "local"] | None = None
-    local_auth_token: str | None = None
-    session_secret: str | None = None
-    github_client_id: str | None = None
-    github_client_secret: str | None = None
-    github_url: str = "https://github.com"
-    github_api_url: str = "https://api.github.com"
-    # Comma-separated GitHub logins or numeric ids (an entry of only digits is an id, so it keeps
-    # matching after a rename); with ALLOWED_GITHUB_ORGS, members of those orgs are allowed too.
-    # Both empty: any GitHub user may sign in.
-    allowed_github_users: str = ""
-    allowed_github_orgs: str = ""
-    # A sign-in session ends after this long without a request, and in any case this long after
-    # sign-in: a stolen cookie stays useful for a bounded time.
-    session_idle_timeout_s: float = Field(default=7 * 24 * 3600, gt=0)
-    session_max_age_s: float = Field(default=30 * 24 * 3600, gt=0)
+    auth_mode: Literal["github", "local"] | None = Field(
+        default=None,
+        description="AUTH_MODE: github or local; unset: github when GITHUB_CLIENT_ID is set",
+    )
+    local_auth_token: str | None = Field(
+        default=None, description="LOCAL_AUTH_TOKEN: the local user's token; unset: random"
+    )
+    session_secret: str | None = Field(
+        default=None, description="SESSION_SECRET: signs the sign-in cookies (github mode)"
+    )
+    github_client_id: str | None = Field(
+        default=None, description="GITHUB_CLIENT_ID: the GitHub OAuth app's client id"
+    )
+    github_client_secret: str | None = Field(
+        default=None, description="GITHUB_CLIENT_SECRET: the GitHub OAuth app's secret"
+    )
+    github_url: str = Field(
+        default="https://github.com", description="GITHUB_URL: GitHub's web address"
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com", description="GITHUB_API_URL: GitHub's API address"
+    )
+    # An entry of only digits is an id, so it keeps matching after a rename. Both lists empty:
+    # any GitHub user may sign in.
+    allowed_github_users: str = Field(
+        default="",
+        description="ALLOWED_GITHUB_USERS: comma-separated GitHub logins or numeric ids allowed in",
+    )
+    allowed_github_orgs: str = Field(
+        default="",
+        description="ALLOWED_GITHUB_ORGS: comma-separated GitHub orgs whose members are allowed in",
+    )
+    # Both bounds keep a stolen cookie useful for a bounded time.
+    session_idle_timeout_s: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="SESSION_IDLE_TIMEOUT_S: a sign-in session unused this long ends",
+    )
+    session_max_age_s: float = Field(
+        default=30 * 24 * 3600,
+        gt=0,
+        description="SESSION_MAX_AGE_S: a sign-in session ends this long after sign-in",
+    )
 
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
-    llm_model: str | None = None
-    # The agent loop: model turns per query before it must stop, and what of each step and of the
-    # chat's history is sent back to the model (characters; about 4 per token).
-    llm_max_steps: int = Field(default=8, ge=1, le=50)
-    llm_timeout_s: float = Field(default=120.0, gt=0)
-    llm_max_retries: int = Field(default=3, ge=0, le=10)
-    llm_history_budget_chars: int = Field(default=24_000, ge=1000)
-    llm_tool_output_chars: int = Field(default=6_000, ge=500)
+    openai_api_key: str | None = Field(default=None, description="OPENAI_API_KEY: the LLM's key")
+    openai_base_url: str | None = Field(
+        default=None, description="OPENAI_BASE_URL: an OpenAI-compatible API; unset: OpenAI"
+    )
+    llm_model: str | None = Field(default=None, description="LLM_MODEL: the model's name")
+    # The agent loop's bounds; characters are about 4 to a token.
+    llm_max_steps: int = Field(
+        default=8, ge=1, le=50, description="LLM_MAX_STEPS: model turns per query"
+    )
+    llm_timeout_s: float = Field(
+        default=120.0, gt=0, description="LLM_TIMEOUT_S: longest wait for one model turn"
+    )
+    llm_max_retries: int = Field(
+        default=3, ge=0, le=10, description="LLM_MAX_RETRIES: retries of failed model calls"
+    )
+    llm_history_budget_chars: int = Field(
+        default=24_000,
+        ge=1000,
+        description="LLM_HISTORY_BUDGET_CHARS: characters of past turns sent to the model",
+    )
+    llm_tool_output_chars: int = Field(
+        default=6_000,
+        ge=500,
+        description="LLM_TOOL_OUTPUT_CHARS: characters of each step's output shown to the model",
+    )
 
-    sandbox_image: str = "ai-data-scientist/sandbox:latest"
-    sandbox_memory_limit: str = "1g"
-    sandbox_cpus: float = Field(default=1.0, gt=0)
-    sandbox_pids_limit: int = Field(default=256, ge=16)
-    sandbox_exec_timeout_s: float = Field(default=120.0, gt=0)
-    sandbox_idle_timeout_s: float = Field(default=1800.0, gt=0)
-    # Seconds to wait for a new or restarted sandbox's executor to answer /health.
-    sandbox_start_timeout_s: float = Field(default=30.0, gt=0)
-    # RLIMIT_FSIZE in the sandbox: no single file written by user code grows beyond this.
-    sandbox_file_size_limit: int = Field(default=2 * 1024**3, gt=0)
-    import_dir: Path | None = None
-    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
-    max_code_bytes: int = Field(default=1024 * 1024, gt=0)
+    sandbox_image: str = Field(
+        default="ai-data-scientist/sandbox:latest",
+        description="SANDBOX_IMAGE: the sandboxes' image",
+    )
+    sandbox_memory_limit: str = Field(
+        default="1g", description="SANDBOX_MEMORY_LIMIT: memory per sandbox (Docker's units)"
+    )
+    sandbox_cpus: float = Field(default=1.0, gt=0, description="SANDBOX_CPUS: CPUs per sandbox")
+    sandbox_pids_limit: int = Field(
+        default=256, ge=16, description="SANDBOX_PIDS_LIMIT: processes and threads per sandbox"
+    )
+    sandbox_exec_timeout_s: float = Field(
+        default=120.0, gt=0, description="SANDBOX_EXEC_TIMEOUT_S: longest run of one query's code"
+    )
+    sandbox_idle_timeout_s: float = Field(
+        default=1800.0, gt=0, description="SANDBOX_IDLE_TIMEOUT_S: idle sandboxes stop after this"
+    )
+    sandbox_start_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="SANDBOX_START_TIMEOUT_S: wait for a started sandbox's executor to answer",
+    )
+    sandbox_file_size_limit: int = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description="SANDBOX_FILE_SIZE_LIMIT: bytes; no file written in a sandbox grows past it",
+    )
+    import_dir: Path | None = Field(
+        default=None,
+        description="IMPORT_DIR: server folder upload_csv may import from; unset: none",
+    )
+    max_upload_bytes: int = Field(
+        default=100 * 1024 * 1024, gt=0, description="MAX_UPLOAD_BYTES: largest upload"
+    )
+    max_code_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="MAX_CODE_BYTES: largest code accepted"
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -17,3 +20,22 @@ def test_relative_folders_are_refused(field: str) -> None:
 def test_local_mode_unless_a_github_client_is_configured() -> None:
     assert Settings().effective_auth_mode == "local"
     assert Settings(github_client_id="abc").effective_auth_mode == "github"
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def readme_settings() -> set[str]:
+    """The names in the first column of the README's settings table."""
+    section = README.read_text().split("\n## Settings (environment)\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([A-Z0-9_]+)`", row.split("|")[1])}
+
+
+def test_every_setting_names_its_environment_variable() -> None:
+    for field, info in Settings.model_fields.items():
+        assert (info.description or "").startswith(f"{field.upper()}: "), field
+
+
+def test_the_readme_lists_every_setting_and_nothing_else() -> None:
+    assert readme_settings() == {field.upper() for field in Settings.model_fields}
