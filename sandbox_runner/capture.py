@@ -10,36 +10,44 @@ import io
 import queue
 import threading
 import time
-from typing import Any
+from typing import Literal, TextIO
 
-from sandbox_runner.channel import encode, write_all
+from sandbox_runner import pipe
+from sandbox_runner.pipe import KernelMessage, StreamName
 
 FLUSH_AGE_S = 0.05
 FLUSH_SIZE = 4096
+
+# What the sender thread is handed: a message, a message to confirm once written, or stream text.
+_Item = (
+    tuple[Literal["message"], KernelMessage]
+    | tuple[Literal["sync"], tuple[KernelMessage, threading.Event]]
+    | tuple[StreamName, str]
+)
 
 
 class Sender:
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="executor-sender", daemon=True)
         self._thread.start()
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: KernelMessage) -> None:
         self._queue.put(("message", message))
 
-    def send_sync(self, message: dict[str, Any]) -> None:
+    def send_sync(self, message: KernelMessage) -> None:
         """Send and wait until it is in the pipe: a long stream then never piles up in memory
         faster than the server reads it."""
         written = threading.Event()
         self._queue.put(("sync", (message, written)))
         written.wait()
 
-    def stream(self, name: str, text: str) -> None:
+    def stream(self, name: StreamName, text: str) -> None:
         self._queue.put((name, text))
 
     def _run(self) -> None:
-        pending_name = ""
+        pending_name: StreamName = "stdout"
         parts: list[str] = []
         size = 0
         since = 0.0
@@ -47,32 +55,35 @@ class Sender:
         def flush() -> None:
             nonlocal parts, size
             if parts:
-                write_all(self._fd, encode({"type": pending_name, "text": "".join(parts)}))
+                pipe.write_all(
+                    self._fd, pipe.encode(pipe.stream_text(pending_name, "".join(parts)))
+                )
                 parts, size = [], 0
 
         while True:
             timeout = None if not parts else max(0.0, since + FLUSH_AGE_S - time.monotonic())
             try:
-                kind, item = self._queue.get(timeout=timeout)
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 flush()
                 continue
-            if kind == "message":
+            if item[0] == "message":
                 flush()
-                write_all(self._fd, encode(item))
+                pipe.write_all(self._fd, pipe.encode(item[1]))
                 continue
-            if kind == "sync":
+            if item[0] == "sync":
                 flush()
-                message, written = item
-                write_all(self._fd, encode(message))
+                message, written = item[1]
+                pipe.write_all(self._fd, pipe.encode(message))
                 written.set()
                 continue
-            if parts and kind != pending_name:
+            name, text = item
+            if parts and name != pending_name:
                 flush()
             if not parts:
-                pending_name, since = kind, time.monotonic()
-            parts.append(item)
-            size += len(item)
+                pending_name, since = name, time.monotonic()
+            parts.append(text)
+            size += len(text)
             if size >= FLUSH_SIZE:
                 flush()
 
@@ -86,7 +97,11 @@ class StreamCapture(io.TextIOBase):
     which is the container's log.
     """
 
-    def __init__(self, name: str, sender: Sender, fallback: io.TextIOBase, limit: int) -> None:
+    # Class attributes: TextIOBase's own are read-only descriptors.
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, name: StreamName, sender: Sender, fallback: TextIO, limit: int) -> None:
         super().__init__()
         self.name = name
         self._sender = sender
@@ -97,14 +112,6 @@ class StreamCapture(io.TextIOBase):
         self._written = 0
         self._dropped = 0
         self.forked = False
-
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
-
-    @property
-    def errors(self) -> str:
-        return "replace"
 
     def writable(self) -> bool:
         return True
@@ -146,7 +153,7 @@ class StreamCapture(io.TextIOBase):
             self._written += size
         else:
             if self._dropped == 0:
-                self._sender.send({"type": "truncating", "stream": self.name})
+                self._sender.send(pipe.truncating(self.name))
             self._written = self._limit
             self._dropped += size - max(room, 0)
             text = text.encode("utf-8", "replace")[: max(room, 0)].decode("utf-8", "ignore")

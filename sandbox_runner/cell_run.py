@@ -4,27 +4,26 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from sandbox_runner import pipe
 from sandbox_runner.kernel_process import KernelGone, KernelProcess, MessageTooLong
+from sandbox_runner.pipe import StreamName
 from shared.protocol import (
     CELL_OUTPUT_BUDGET_BYTES,
-    EVENT_ADAPTER,
+    DisplayEvent,
     EndEvent,
     ErrorEvent,
     Event,
     ExecStatus,
     StreamEvent,
-    VariableInfo,
 )
 
 # How long an interrupted cell gets to stop before its kernel is killed: enough for Python to
 # unwind, not so long that a swallowed KeyboardInterrupt holds the chat much past its limit.
 INTERRUPT_GRACE_S = 2.0
-_OUTPUT_TYPES = ("stdout", "stderr", "display", "error")
-_KERNEL_STATUSES = ("ok", "error", "interrupted")
 # Room above the kernel's own stdout/stderr limit for the marker it adds when it cuts a stream.
 STREAM_MARKER_ROOM = 1024
 CUT_MARKER = "\n[output truncated: further output not shown]\n"
@@ -37,17 +36,6 @@ T = TypeVar("T")
 log = logging.getLogger("sandbox_runner.supervisor")
 
 
-class Checkpoint(BaseModel):
-    """What the kernel's "done" message says about the checkpoint it took (kernel <-> server)."""
-
-    variables_changed: list[str] = []
-    variables_deleted: list[str] = []
-    not_persisted: dict[str, str] = {}
-    checkpoint_ms: float = 0
-    variables: list[VariableInfo] = []
-    variables_unlisted: list[str] = []
-
-
 class CellRun:
     """One cell on one kernel: forwards its events and works out how it ended."""
 
@@ -55,15 +43,15 @@ class CellRun:
         self.kernel = kernel
         self.timeout_s = timeout_s
         self.status: ExecStatus = "ok"
-        self.truncated = {"stdout": False, "stderr": False}
+        self.truncated: dict[StreamName, bool] = {"stdout": False, "stderr": False}
         self._stream_limit = output_limit + STREAM_MARKER_ROOM
-        self._streamed = {"stdout": 0, "stderr": 0}
-        self._marked: set[str] = set()  # streams whose cut the marker here already shows
+        self._streamed: dict[StreamName, int] = {"stdout": 0, "stderr": 0}
+        self._marked: set[StreamName] = set()  # streams whose cut the marker here already shows
         # Whether output of this cell was cut before the budget: a display or error the kernel
         # capped, or a message too long to read.
         self.output_truncated = False
         self.lost_reason: str | None = None
-        self.checkpoint: Checkpoint | None = None
+        self.checkpoint: pipe.CheckpointReport | None = None
         self._done = False
         self._timed_out = False
 
@@ -71,7 +59,7 @@ class CellRun:
         count = self.kernel.execution_count
         deadline = started + self.timeout_s
         try:
-            self.kernel.send({"code": code, "count": count, "started_at": started})
+            self.kernel.send(pipe.execute(code, count, started))
             while not self._done:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -94,44 +82,33 @@ class CellRun:
             self.output_truncated |= isinstance(e, MessageTooLong)
             yield ErrorEvent(ename="KernelDied", evalue=f"{e} while running this cell")
 
-    def _handle(self, message: dict[str, Any]) -> Event | None:
-        kind = message.get("type")
-        if kind == "done":
-            status = message.get("status")
-            if status not in _KERNEL_STATUSES:
-                raise KernelGone(f"the Python kernel reported an unknown status {status!r}")
-            try:
-                self.checkpoint = Checkpoint.model_validate(message)
-            except ValidationError as e:
-                raise KernelGone(
-                    f"the Python kernel sent an invalid checkpoint report ({e})"
-                ) from e
+    def _handle(self, message: pipe.KernelMessage) -> Event | None:
+        """The protocol event for one of the kernel's messages, if it stands for one."""
+        if message["type"] == "done":
             self._done = True
-            self.status = "timeout" if self._timed_out else status
-            for stream in self.truncated:
-                self.truncated[stream] |= bool(message.get(f"{stream}_truncated"))
-            self.output_truncated |= bool(message.get("output_truncated"))
-            return None
-        if kind == "truncating":
-            stream = message.get("stream")
-            if stream in self.truncated:
-                self.truncated[stream] = True
-            return None
-        if kind not in _OUTPUT_TYPES:
-            return None
-        try:
-            event = EVENT_ADAPTER.validate_python(message)
-        except ValidationError as e:
-            raise KernelGone(f"the Python kernel sent an invalid {kind} event ({e})") from e
-        if isinstance(event, StreamEvent):
-            return self._within_stream_limit(event)
-        if self._timed_out and isinstance(event, ErrorEvent) and event.ename == "KeyboardInterrupt":
+            self.checkpoint = message["checkpoint"]
+            self.status = "timeout" if self._timed_out else message["status"]
+            self.truncated["stdout"] |= message["stdout_truncated"]
+            self.truncated["stderr"] |= message["stderr_truncated"]
+            self.output_truncated |= message["output_truncated"]
+        elif message["type"] == "truncating":
+            self.truncated[message["stream"]] = True
+        elif message["type"] == "stdout" or message["type"] == "stderr":
+            text = StreamEvent(type=message["type"], text=message["text"])
+            return self._within_stream_limit(text)
+        elif message["type"] == "display":
+            return DisplayEvent(data=message["data"], filename=message.get("filename"))
+        elif message["type"] == "error":
+            if self._timed_out and message["ename"] == "KeyboardInterrupt":
+                return ErrorEvent(
+                    ename="TimeoutError",
+                    evalue=f"the cell ran longer than {self.timeout_s:g} s and was interrupted",
+                    traceback=message["traceback"],
+                )
             return ErrorEvent(
-                ename="TimeoutError",
-                evalue=f"the cell ran longer than {self.timeout_s:g} s and was interrupted",
-                traceback=event.traceback,
+                ename=message["ename"], evalue=message["evalue"], traceback=message["traceback"]
             )
-        return event
+        return None
 
     def _within_stream_limit(self, event: StreamEvent) -> StreamEvent | None:
         """The event's text as far as its stream's limit allows. The kernel keeps its streams
@@ -159,7 +136,7 @@ class CellRun:
             ),
         )
 
-    def truncated_without_marker(self) -> list[str]:
+    def truncated_without_marker(self) -> list[StreamName]:
         """Streams that were cut off in a kernel that died before it could say so itself."""
         if self._done:
             return []

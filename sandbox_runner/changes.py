@@ -44,6 +44,15 @@ _PANDAS_MUTATORS = frozenset({"insert", "pop", "update", "pipe"})
 # Never mutated in place, and shared freely (small ints, interned strings, the empty tuple): an
 # identity match on one of these says nothing about aliasing.
 IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, tuple, frozenset)
+# Statements and patterns whose `name` attribute is a name they bind.
+_BINDS_ITS_NAME = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.ExceptHandler,
+    ast.MatchAs,
+    ast.MatchStar,
+)
 _MAX_CODE_OBJECTS = 2_000
 _MAX_CHILDREN = 10_000
 
@@ -79,10 +88,9 @@ def scan_cell(tree: ast.Module, code: str, namespace: dict[str, Any]) -> CellSca
             bound = node.asname or node.name.split(".")[0]
             scan.names.add(bound)
             scan.everything |= node.name == "__main__"
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) or (
-            isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name
-        ):
-            scan.names.add(node.name)
+        elif isinstance(node, _BINDS_ITS_NAME):
+            if node.name:  # `except E:` and `case _:` bind nothing
+                scan.names.add(node.name)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             scan.names.add(node.rest)
     reading_calls = _READING_CALLS - scan.names - namespace.keys()
@@ -94,8 +102,8 @@ def scan_cell(tree: ast.Module, code: str, namespace: dict[str, Any]) -> CellSca
             scan.names.add(name.id)
         else:
             scan.method_calls.setdefault(name.id, set()).add(method)
-    for name in scan.names & scan.method_calls.keys():
-        del scan.method_calls[name]
+    for bound in scan.names & scan.method_calls.keys():
+        del scan.method_calls[bound]
     lines = code.splitlines(keepends=True)
     for statement in tree.body:
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -104,7 +112,9 @@ def scan_cell(tree: ast.Module, code: str, namespace: dict[str, Any]) -> CellSca
     return scan
 
 
-def _only_read(name: ast.Name, parents: dict[ast.AST, ast.AST], reading_calls: frozenset) -> bool:
+def _only_read(
+    name: ast.Name, parents: dict[ast.AST, ast.AST], reading_calls: frozenset[str]
+) -> bool:
     node: ast.AST = name
     parent = parents.get(node)
     # Climb `x.a[0].b` while each step only loads; a store or a call decides below.
@@ -189,7 +199,7 @@ def _code_objects(obj: Any, namespace: dict[str, Any]) -> list[types.CodeType]:
     cls = obj if isinstance(obj, type) else type(obj)
     if cls.__module__ != "__main__":
         return []
-    codes = []
+    codes: list[types.CodeType] = []
     for attr in vars(cls).values():
         if isinstance(attr, staticmethod | classmethod):
             attr = attr.__func__

@@ -15,6 +15,7 @@ of an interrupt, so no long pickling then; the changes stay marked and go into t
 cell's checkpoint. After a crash there is no namespace left to save.
 """
 
+import ast
 import importlib
 import inspect
 import linecache
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox_runner import checkpoint_files as files
-from sandbox_runner import variables
+from sandbox_runner import pipe, variables
 from sandbox_runner.changes import (
     IMMUTABLE,
     children,
@@ -36,8 +37,6 @@ from sandbox_runner.changes import (
 )
 
 log = logging.getLogger("sandbox_runner.kernel")
-
-Info = dict[str, Any]
 
 
 class Checkpoints:
@@ -57,9 +56,9 @@ class Checkpoints:
         self._method_calls: dict[str, set[str]] = {}
         self._everything = False
         self._new_defs: dict[str, tuple[str, str, int | None]] = {}
-        self.infos: dict[str, Info] = {}
+        self.infos: dict[str, pipe.VariableInfo] = {}
 
-    def before_cell(self, tree: Any, code: str, filename: str) -> None:
+    def before_cell(self, tree: ast.Module, code: str, filename: str) -> None:
         """Note what the cell may change; called with the parsed cell before it runs."""
         scan = scan_cell(tree, code, self._ns)
         self._dirty |= scan.names
@@ -70,8 +69,8 @@ class Checkpoints:
             before = id(self._ns[name]) if name in self._ns else None
             self._new_defs[name] = (source, filename, before)
 
-    def commit(self) -> dict[str, Any]:
-        """Checkpoint what may have changed since the last commit; the "done" message fields."""
+    def commit(self) -> pipe.CheckpointReport:
+        """Checkpoint what may have changed since the last commit."""
         started = time.perf_counter()
         current = {n: v for n, v in self._ns.items() if not n.startswith("_")}
         dirty = set(current) if self._everything else self._dirty & current.keys()
@@ -134,19 +133,21 @@ class Checkpoints:
         self._new_defs = {}
         checkpoint_ms = round((time.perf_counter() - started) * 1000, 3)
         log.debug("checkpoint of %d variables took %.1f ms", len(changed), checkpoint_ms)
-        report = {
-            "variables_changed": changed,
-            "variables_deleted": deleted,
-            "not_persisted": failed,
-            "checkpoint_ms": checkpoint_ms,
-            # For the server's cached variable list: new entries, and names to drop from it.
-            "variables": [self.infos[n] for n in sorted(dirty) if n in self.infos],
-            "variables_unlisted": unlisted,
-        }
         # Empty fields left out: the common cell changes nothing, and its message stays small.
-        return {k: v for k, v in report.items() if v or k == "checkpoint_ms"}
+        report: pipe.CheckpointReport = {"checkpoint_ms": checkpoint_ms}
+        if changed:
+            report["variables_changed"] = changed
+        if deleted:
+            report["variables_deleted"] = deleted
+        if failed:
+            report["not_persisted"] = failed
+        if listed := [self.infos[n] for n in sorted(dirty) if n in self.infos]:
+            report["variables"] = listed
+        if unlisted:
+            report["variables_unlisted"] = unlisted
+        return report
 
-    def restore(self, skip: set[str], progress: Callable[[str], None]) -> dict[str, Any]:
+    def restore(self, skip: set[str], progress: Callable[[str], None]) -> pipe.RestoreReport:
         """Rebuild the namespace from the state folder; one failure loses only its own name."""
         restored: list[str] = []
         errors: dict[str, str] = {}
@@ -195,7 +196,7 @@ class Checkpoints:
                     self.infos[name] = self._describe(name, value)
         return {"restored": sorted(restored), "restore_errors": errors}
 
-    def bind(self, name: str, value: Any) -> dict[str, Any]:
+    def bind(self, name: str, value: Any) -> pipe.CheckpointReport:
         """Bind a value made by the executor itself (a loaded CSV) and checkpoint it at once."""
         self._ns[name] = value
         self._dirty.add(name)
@@ -284,7 +285,7 @@ class Checkpoints:
         files.write_json(self._dir, files.MODULES_FILE, self._modules)
         files.write_json(self._dir, files.DEFS_FILE, list(self._defs.items()))
 
-    def _describe(self, name: str, value: Any) -> Info:
+    def _describe(self, name: str, value: Any) -> pipe.VariableInfo:
         if name in self._defs:
             size: int | None = len(self._defs[name].encode("utf-8", "replace"))
         else:

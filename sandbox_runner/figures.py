@@ -11,13 +11,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-Emit = Callable[[dict[str, Any]], None]
+from sandbox_runner import pipe
+
+Emit = Callable[[pipe.DisplayMessage], None]
 
 _saver: "FigureSaver | None" = None
 
 
 class FigureSaver:
-    def __init__(self, workspace: str, emit: Emit, warn: Callable[[str], None]) -> None:
+    def __init__(self, workspace: str, emit: Emit, warn: Callable[[str], object]) -> None:
         self._workspace = workspace
         self._emit = emit
         self._warn = warn
@@ -43,16 +45,8 @@ class FigureSaver:
         figure.savefig(buffer, format="png", bbox_inches="tight")
         png = buffer.getvalue()
         filename = self._write_new_file(png)
-        self._emit(
-            {
-                "type": "display",
-                "data": {
-                    "image/png": base64.b64encode(png).decode("ascii"),
-                    "text/plain": repr(figure),
-                },
-                "filename": filename,
-            }
-        )
+        data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(figure)}
+        self._emit(pipe.display(data, filename))
 
     def _write_new_file(self, data: bytes) -> str:
         while True:

@@ -1,7 +1,7 @@
 """The kernel: the child process that holds a chat's namespace and runs its cells.
 
 Started by the server (kernel_process.py) as `python -P -m sandbox_runner.kernel`, it reads one
-JSON command per line from one pipe and writes events to another (channel.py). Stdlib only, so a
+JSON command per line from one pipe and writes messages to another (pipe.py). Stdlib only, so a
 fresh kernel starts in tens of milliseconds and user code finds no executor packages loaded.
 """
 
@@ -24,14 +24,14 @@ import types
 from types import FrameType, TracebackType
 from typing import Any
 
-from sandbox_runner import figures, variables
+from sandbox_runner import figures, pipe, variables
 from sandbox_runner.capture import Sender, StreamCapture
 from sandbox_runner.checkpoints import Checkpoints
 from sandbox_runner.variables import VariableError
 
 _MISSING = object()
 # Caps on what one message to the server may hold, so that an honest kernel never comes near the
-# pipe's line limit (channel.MAX_LINE_BYTES) nor spends a cell's output budget on one item.
+# pipe's line limit (pipe.MAX_LINE_BYTES) nor spends a cell's output budget on one item.
 TEXT_LIMIT = 10_000
 HTML_LIMIT = 200_000
 TRACEBACK_LIMIT = 100_000
@@ -119,40 +119,32 @@ class Kernel:
         # "restoring" message is in the pipe before its name is loaded: if loading it kills the
         # kernel, the server knows which name to skip next time.
         restore = self._checkpoints.restore(
-            skip, lambda name: self._sender.send_sync({"type": "restoring", "name": name})
+            skip, lambda name: self._sender.send_sync(pipe.restoring(name))
         )
-        self._sender.send(
-            {
-                "type": "ready",
-                "pid": os.getpid(),
-                "checkpoints": self._checkpoints.enabled,
-                **restore,
-                "variables": list(self._checkpoints.infos.values()),
-            }
-        )
+        listed = list(self._checkpoints.infos.values())
+        self._sender.send(pipe.ready(os.getpid(), self._checkpoints.enabled, restore, listed))
         while True:
             line = self._commands.readline()
             if not line:
                 os._exit(0)  # the server is gone; user threads must not keep us alive
-            command = json.loads(line)
-            op = command.get("op", "execute")
+            command = pipe.read_command(line)
             try:
-                if op == "execute":
+                if command["op"] == "execute":
                     self.run_cell(command["code"], command["count"], command["started_at"])
                 else:
-                    self.answer(op, command)
+                    self.answer(command)
             except BaseException:
-                log.exception("internal error in %s", op)
-                if op == "execute":
-                    self._sender.send({"type": "done", "status": "error"})
+                log.exception("internal error in %s", command["op"])
+                if command["op"] == "execute":
+                    self._sender.send(pipe.done("error"))
                 else:
-                    self._sender.send({"type": "reply", "status": 500, "detail": "internal error"})
+                    self._sender.send(pipe.reply_error(500, "internal error"))
             if self._forked:
                 os._exit(0)  # a fork of the kernel made in user code must not read commands
 
     def run_cell(self, code: str, count: int, started_at: float) -> None:
         filename = f"<cell {count}>"
-        status = "ok"
+        status: pipe.CellStatus = "ok"
         self._cut = False
         # Reset every cell: user code reassigns these, and quit() closes stdin.
         sys.stdin = io.StringIO("")
@@ -178,63 +170,58 @@ class Kernel:
         # A fork made by the cell must never write checkpoints beside its parent.
         saved = self._checkpoint() if status != "interrupted" and not self._forked else {}
         self._sender.send(
-            {
-                "type": "done",
-                "status": status,
-                "stdout_truncated": self._stdout.end(),
-                "stderr_truncated": self._stderr.end(),
-                "output_truncated": self._cut,
-                **saved,
-            }
+            pipe.done(
+                status,
+                stdout_truncated=self._stdout.end(),
+                stderr_truncated=self._stderr.end(),
+                output_truncated=self._cut,
+                checkpoint=saved,
+            )
         )
 
-    def _checkpoint(self) -> dict[str, Any]:
+    def _checkpoint(self) -> pipe.CheckpointReport:
         try:
             return self._checkpoints.commit()
         except Exception as e:  # the state folder failed (gone, read-only): never fail the cell
             log.exception("checkpoint failed")
             return {"not_persisted": {"*": f"the checkpoint failed: {e}"}}
 
-    def answer(self, op: str, command: dict[str, Any]) -> None:
+    def answer(self, command: pipe.RequestCommand) -> None:
         """A request from a variable route; one "reply" message (after "chunk"s for a stream)."""
         signal.signal(signal.SIGINT, self._interrupts.handler)
+        saved: pipe.CheckpointReport | None = None
         try:
             self._interrupts.arm(command["started_at"])
-            if op == "variable":
-                value = self._lookup(command["name"])
+            if command["op"] == "variable":
+                name = command["name"]
                 result = variables.value(
-                    command["name"], value, command["offset"], command["limit"]
+                    name, self._lookup(name), command["offset"], command["limit"]
                 )
-                _check_page_size(command["name"], result)
-            elif op == "csv":
+                _check_page_size(name, result)
+            elif command["op"] == "csv":
                 chunks = variables.csv_chunks(self._lookup(command["name"]))
                 first = next(chunks)  # errors before the server has sent its status line
-                self._sender.send({"type": "stream"})
+                self._sender.send(pipe.stream_start())
                 for text in itertools.chain([first], chunks):
                     # A slice of a very wide frame can be larger than a message may be.
                     for start in range(0, len(text), CSV_PIECE_CHARS):
-                        piece = text[start : start + CSV_PIECE_CHARS]
-                        self._sender.send_sync({"type": "chunk", "text": piece})
+                        self._sender.send_sync(pipe.chunk(text[start : start + CSV_PIECE_CHARS]))
                 result = {}
-            elif op == "load_csv":
+            else:
                 from sandbox_runner import csv_loader  # needs pandas: only when asked
 
                 frame = csv_loader.read(command["file"])
                 saved = self._checkpoints.bind(command["variable"], frame)
-                result = csv_loader.summary(command["variable"], command["path"], frame) | {
-                    "saved": saved
-                }
-            else:
-                raise VariableError(400, f"unknown request {op!r}")
+                result = csv_loader.summary(command["variable"], command["path"], frame)
         except VariableError as e:
-            self._sender.send({"type": "reply", "status": e.status, "detail": e.detail})
+            self._sender.send(pipe.reply_error(e.status, e.detail))
         except KeyboardInterrupt:
-            self._sender.send({"type": "reply", "status": 503, "detail": "the request timed out"})
+            self._sender.send(pipe.reply_error(503, "the request timed out"))
         except Exception as e:
             detail = f"{type(e).__name__}: {_capped(_safe_str(e), TEXT_LIMIT)}"
-            self._sender.send({"type": "reply", "status": 500, "detail": detail})
+            self._sender.send(pipe.reply_error(500, detail))
         else:
-            self._sender.send({"type": "reply", "status": 200, "result": result})
+            self._sender.send(pipe.reply(result, saved))
         finally:
             self._interrupts.disarm()
 
@@ -249,8 +236,10 @@ class Kernel:
         tree = ast.parse(code, filename, "exec")
         self._checkpoints.before_cell(tree, code, filename)
         last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+        final = tree.body[-1] if tree.body else None
+        if isinstance(final, ast.Expr):
+            tree.body.pop()
+            last = ast.Expression(final.value)
         if tree.body:
             self._run(compile(tree, filename, "exec", flags=_COMPILE_FLAGS))
         if last is not None:
@@ -281,16 +270,17 @@ class Kernel:
                 data["text/html"] = text
             elif isinstance(text, str):
                 self._cut = True  # too large to send: the plain repr stands in for it
-        self._sender.send({"type": "display", "data": data})
+        self._sender.send(pipe.display(data))
 
-    def _send_figure(self, message: dict[str, Any]) -> None:
+    def _send_figure(self, message: pipe.DisplayMessage) -> None:
         """A saved figure's display; one too large to send whole is shown by its file name."""
         data = message["data"]
         data["text/plain"] = self._cap(data["text/plain"], TEXT_LIMIT)
         if len(data.get("image/png", "")) > FIGURE_LIMIT:
             self._cut = True
             del data["image/png"]
-            data["text/plain"] += f"\n[too large to show here: saved as {message['filename']}]"
+            saved_as = message.get("filename")
+            data["text/plain"] += f"\n[too large to show here: saved as {saved_as}]"
         self._sender.send(message)
 
     def _display_objects(self, *objects: Any) -> None:
@@ -302,12 +292,11 @@ class Kernel:
         error.__traceback__ = _user_frames(error.__traceback__)
         lines = "".join(traceback.format_exception(error)).rstrip("\n").split("\n")
         self._sender.send(
-            {
-                "type": "error",
-                "ename": self._cap(type(error).__name__, TEXT_LIMIT),
-                "evalue": self._cap(_safe_str(error), TEXT_LIMIT),
-                "traceback": self._cap_traceback(lines),
-            }
+            pipe.error(
+                self._cap(type(error).__name__, TEXT_LIMIT),
+                self._cap(_safe_str(error), TEXT_LIMIT),
+                self._cap_traceback(lines),
+            )
         )
 
     def _cap(self, text: str, limit: int) -> str:

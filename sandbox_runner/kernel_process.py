@@ -13,10 +13,9 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
 
 import sandbox_runner
-from sandbox_runner.channel import LineReader, LineTooLong, encode, write_all
+from sandbox_runner import pipe
 from sandbox_runner.strays import kill_strays
 
 READY_TIMEOUT_S = 30.0
@@ -51,11 +50,11 @@ class KernelProcess:
         self.checkpoints = False
         self.restored: list[str] = []
         self.restore_errors: dict[str, str] = {}
-        self.variables: list[dict[str, Any]] = []
+        self.variables: list[pipe.VariableInfo] = []
         self.kill_reason: str | None = None
         self._closed = False
         self._command_fd = command_fd
-        self._reader = LineReader(message_fd)
+        self._reader = pipe.LineReader(message_fd)
         self._poll = select.poll()
         self._poll.register(message_fd, select.POLLIN)
         try:
@@ -135,39 +134,40 @@ class KernelProcess:
                     raise RestoreFailed(restoring, str(e)) from e
                 raise
             for message in messages:
-                if message.get("type") == "restoring":
-                    restoring = str(message.get("name"))
+                if message["type"] == "restoring":
+                    restoring = message["name"]
                     deadline = time.monotonic() + READY_TIMEOUT_S
-                elif message.get("type") == "ready":
-                    self.checkpoints = bool(message.get("checkpoints"))
-                    self.restored = list(message.get("restored") or [])
-                    self.restore_errors = dict(message.get("restore_errors") or {})
-                    self.variables = list(message.get("variables") or [])
+                elif message["type"] == "ready":
+                    self.checkpoints = message["checkpoints"]
+                    self.restored = message["restored"]
+                    self.restore_errors = message["restore_errors"]
+                    self.variables = message["variables"]
                     return
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, command: pipe.Command) -> None:
         try:
-            write_all(self._command_fd, encode(message))
+            pipe.write_all(self._command_fd, pipe.encode(command))
         except OSError as e:
             raise KernelGone(f"the Python kernel stopped reading commands ({e})") from e
 
-    def read(self, timeout: float) -> list[dict[str, Any]]:
-        """Messages arriving within `timeout` seconds (maybe none); KernelGone once it is gone."""
+    def read(self, timeout: float) -> list[pipe.KernelMessage]:
+        """Messages arriving within `timeout` seconds (maybe none), each checked against its
+        definition, those of unknown types dropped; KernelGone once it is gone."""
         wait = timeout if self._pidfd is not None else min(timeout, _EXIT_POLL_S)
         ready = {fd for fd, _ in self._poll.poll(max(0.0, wait) * 1000)}
         if self._reader.fd in ready:
             try:
-                messages = self._reader.read_available()
-            except LineTooLong as e:
+                lines = self._reader.read_available()
+                if lines is None:
+                    raise KernelGone(self.wait_exit())
+                return [m for line in lines if (m := pipe.read_message(line)) is not None]
+            except pipe.LineTooLong as e:
                 raise MessageTooLong(f"the Python kernel sent {e}, too long to read") from e
             except ValueError as e:
                 raise KernelGone(f"the Python kernel sent an unreadable message ({e})") from e
-            if messages is None:
-                raise KernelGone(self.wait_exit())
-            return messages
         if ready or (self._pidfd is None and not self.alive()):
             raise KernelGone(self.wait_exit())
         return []

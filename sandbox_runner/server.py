@@ -14,13 +14,14 @@ import shutil
 import socket
 import socketserver
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import ValidationError
 
+from sandbox_runner import pipe
 from sandbox_runner.supervisor import Supervisor
 from shared.errors import AppError, InvalidPath, NotFound
 from shared.ids import workspace_parts
@@ -55,6 +56,7 @@ class ExecutorServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
     def __init__(self, socket_path: str, supervisor: Supervisor, chat_id: str, secret: str) -> None:
         self.supervisor = supervisor
         self.chat_id = chat_id
+        self.socket_path = socket_path
         self._authorization = f"Bearer {secret}".encode()
         _remove_stale_socket(socket_path)
         os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
@@ -70,7 +72,7 @@ class ExecutorServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
         super().server_close()
         # A socket file left behind would look like a live executor to whoever waits for it.
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.server_address)
+            os.unlink(self.socket_path)
 
 
 class ExecutorHandler(BaseHTTPRequestHandler):
@@ -90,12 +92,11 @@ class ExecutorHandler(BaseHTTPRequestHandler):
         }
         self._dispatch(routes, other={"/health", "/variables"})
 
-    def _dispatch(self, routes: dict[str, Callable[[bytes], None]], other: set[str]) -> None:
+    def _dispatch(self, routes: Mapping[str, Callable[[bytes], None]], other: set[str]) -> None:
         if not self.server.authorized(self.headers.get("Authorization")):
             # A request not meant for this chat (or from no gateway at all): refused before its
             # body is read, and the connection is not reused.
-            self.close_connection = True
-            self._send_json(401, {"detail": "this executor serves another chat"})
+            self._send_json(401, {"detail": "this executor serves another chat"}, close=True)
             return
         body = self._read_body()
         if body is None:
@@ -141,30 +142,32 @@ class ExecutorHandler(BaseHTTPRequestHandler):
         supervisor = self.server.supervisor
         with supervisor.claim(busy=READ_BUSY):
             if format == "csv":
-                self._stream_csv(supervisor.request("csv", name=name))
+                self._stream_csv(supervisor.request(lambda at: pipe.csv_request(name, at)))
                 return
-            reply = _last(supervisor.request("variable", name=name, offset=offset, limit=limit))
+            reply = _last(
+                supervisor.request(lambda at: pipe.variable_request(name, offset, limit, at))
+            )
             result = VariableValue.model_validate(_result(reply))
             self._send_json(200, result.model_dump())
 
-    def _stream_csv(self, messages: Iterator[dict[str, Any]]) -> None:
+    def _stream_csv(self, messages: Iterator[pipe.AnswerMessage]) -> None:
         stream: _ChunkedStream | None = None
         try:
             for message in messages:  # drained to the reply even when the client has gone
-                kind = message["type"]
-                if kind == "stream":
+                if message["type"] == "stream":
                     self.send_response(200)
                     self.send_header("Content-Type", "text/csv; charset=utf-8")
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
                     stream = _ChunkedStream(self.connection)
-                elif kind == "chunk" and stream is not None:
-                    stream.send(str(message.get("text", "")).encode("utf-8", "replace"))
-                elif kind == "reply" and stream is None:
+                elif message["type"] == "chunk":
+                    if stream is not None:
+                        stream.send(message["text"].encode("utf-8", "replace"))
+                elif stream is None:
                     _result(message)
-                elif kind == "reply" and message.get("status") == 200:
+                elif message["status"] == 200:
                     stream.finish()
-                elif kind == "reply":
+                else:
                     log.warning("CSV stream failed: %s", message.get("detail"))
                     self.close_connection = True  # no final chunk: the client sees it cut short
         except AppError:
@@ -194,7 +197,7 @@ class ExecutorHandler(BaseHTTPRequestHandler):
         file = _workspace_file(supervisor.workspace, request.path)
         with supervisor.claim(busy=LOAD_BUSY):
             reply = _last(
-                supervisor.request("load_csv", file=file, path=request.path, variable=name)
+                supervisor.request(lambda at: pipe.load_csv_request(file, request.path, name, at))
             )
         self._send_json(200, LoadCsvResult.model_validate(_result(reply)).model_dump())
 
@@ -232,25 +235,28 @@ class ExecutorHandler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes | None:
         """The request body; None after answering a request whose body cannot be read."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            self._send_json(411, {"detail": "send the body with a Content-Length"})
+            self._send_json(411, {"detail": "send the body with a Content-Length"}, close=True)
             return None
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
             status = 413 if length > 0 else 400
-            self._send_json(status, {"detail": f"the body must be 0 to {MAX_BODY_BYTES} bytes"})
+            detail = f"the body must be 0 to {MAX_BODY_BYTES} bytes"
+            self._send_json(status, {"detail": detail}, close=True)
             return None
         return self.rfile.read(length) if length else b""
 
-    def _send_json(self, status: int, content: Any) -> None:
+    def _send_json(self, status: int, content: Any, close: bool = False) -> None:
+        """Answer with JSON; `close` ends the connection after it, and says so, so that the client
+        does not send its next request on a connection whose unread body is left behind."""
         data = json.dumps(content).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if close:
+            self.send_header("Connection", "close")  # sets close_connection too
         self.end_headers()
         self.wfile.write(data)
 
@@ -312,21 +318,24 @@ def _int_param(query: dict[str, list[str]], name: str, default: int, minimum: in
     return value
 
 
-def _last(messages: Iterator[dict[str, Any]]) -> dict[str, Any]:
-    """The final reply of a request, the iterator drained."""
-    last: dict[str, Any] = {}
+def _last(messages: Iterator[pipe.AnswerMessage]) -> pipe.ReplyMessage:
+    """The reply that ends a request's answer, the iterator drained."""
+    last: pipe.ReplyMessage | None = None
     for message in messages:
-        last = message
+        if message["type"] == "reply":
+            last = message
+    if last is None:  # the supervisor raises when the kernel does not answer
+        raise AppError("the kernel gave no answer")
     return last
 
 
-def _result(reply: dict[str, Any]) -> dict[str, Any]:
+def _result(reply: pipe.ReplyMessage) -> dict[str, Any]:
     """The result of a kernel reply, or the AppError its status and detail stand for."""
-    status = reply.get("status")
-    if status == 200 and isinstance(reply.get("result"), dict):
+    status = reply["status"]
+    if status == 200 and "result" in reply:
         return reply["result"]
-    error = AppError(str(reply.get("detail") or "the kernel gave no answer"))
-    error.status = status if isinstance(status, int) and 400 <= status < 600 else 500
+    error = AppError(reply.get("detail") or "the kernel gave no answer")
+    error.status = status if 400 <= status < 600 else 500
     raise error
 
 

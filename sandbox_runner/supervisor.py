@@ -9,18 +9,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from sandbox_runner import workspace
-from sandbox_runner.cell_run import (
-    CUT_MARKER,
-    INTERRUPT_GRACE_S,
-    CellRun,
-    Checkpoint,
-    OutputBudget,
-)
+from sandbox_runner import pipe, workspace
+from sandbox_runner.cell_run import CUT_MARKER, INTERRUPT_GRACE_S, CellRun, OutputBudget
 from sandbox_runner.config import Config
 from sandbox_runner.kernel_process import KernelGone, KernelProcess, RestoreFailed
 from shared.errors import AppError, Conflict, ServiceUnavailable
@@ -170,7 +163,7 @@ class Supervisor:
                     kernel_info = KernelInfo(
                         state="lost", reason=self._start_failed(cell.lost_reason, e)
                     )
-        saved = cell.checkpoint or Checkpoint()
+        saved: pipe.CheckpointReport = cell.checkpoint or {}
         self._update_variables(saved)
         for stream in cell.truncated_without_marker():
             marker = StreamEvent(type=stream, text=CUT_MARKER)
@@ -187,16 +180,19 @@ class Supervisor:
                 stderr_truncated=cell.truncated["stderr"],
                 output_truncated=cell.output_truncated,
                 kernel=kernel_info,
-                variables_changed=saved.variables_changed,
-                variables_deleted=saved.variables_deleted,
-                not_persisted=saved.not_persisted,
-                checkpoint_ms=saved.checkpoint_ms,
+                variables_changed=saved.get("variables_changed", []),
+                variables_deleted=saved.get("variables_deleted", []),
+                not_persisted=saved.get("not_persisted", {}),
+                checkpoint_ms=saved.get("checkpoint_ms", 0),
             )
         )
 
-    def request(self, op: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Ask the kernel about its variables: yields the "stream" and "chunk" messages of a
-        streamed answer, then the "reply". The caller holds `claim()` and drains the iterator."""
+    def request(
+        self, command: Callable[[float], pipe.RequestCommand]
+    ) -> Iterator[pipe.AnswerMessage]:
+        """Ask the kernel about its variables, with the command `command(started_at)` builds:
+        yields the "stream" and "chunk" messages of a streamed answer, then the "reply". The
+        caller holds `claim()` and drains the iterator."""
         try:
             kernel = self._ensure_kernel()
         except KernelStartFailed as e:
@@ -204,25 +200,24 @@ class Supervisor:
         started = time.monotonic()
         deadline = started + REQUEST_TIMEOUT_S
         interrupted = False
+        sent = command(started)
         try:
-            kernel.send({"op": op, "started_at": started, **params})
+            kernel.send(sent)
             while True:
                 if time.monotonic() >= deadline:
                     if interrupted:
                         kernel.close()
-                        raise KernelGone(f"a {op} request did not stop when interrupted")
+                        raise KernelGone(f"a {sent['op']} request did not stop when interrupted")
                     kernel.interrupt()
                     interrupted, deadline = True, time.monotonic() + INTERRUPT_GRACE_S
                 for message in kernel.read(deadline - time.monotonic()):
-                    kind = message.get("type")
-                    if kind == "reply" and isinstance(message.get("result"), dict):
-                        saved = message["result"].pop("saved", None)
-                        if saved is not None:  # load_csv bound and checkpointed a variable
-                            self._update_variables(Checkpoint.model_validate(saved))
-                    if kind in ("stream", "chunk", "reply"):
+                    if message["type"] == "stream" or message["type"] == "chunk":
                         deadline = time.monotonic() + REQUEST_TIMEOUT_S
                         yield message
-                    if kind == "reply":
+                    elif message["type"] == "reply":
+                        if "saved" in message:  # load_csv bound and checkpointed a variable
+                            self._update_variables(message["saved"])
+                        yield message
                         return
         except KernelGone as e:
             if not self._resetting:
@@ -315,14 +310,15 @@ class Supervisor:
         with self._kernel_lock:
             self._kernel = kernel
         self._variables = {}
-        self._update_variables(Checkpoint(variables=kernel.variables))
+        self._update_variables({"variables": kernel.variables})
         return kernel
 
-    def _update_variables(self, saved: Checkpoint) -> None:
-        if saved.variables or saved.variables_unlisted:
+    def _update_variables(self, saved: pipe.CheckpointReport) -> None:
+        variables, unlisted = saved.get("variables", []), saved.get("variables_unlisted", [])
+        if variables or unlisted:
             listed = dict(self._variables)
-            listed.update((v.name, v) for v in saved.variables)
-            for name in saved.variables_unlisted:
+            listed.update((v["name"], VariableInfo(**v)) for v in variables)
+            for name in unlisted:
                 listed.pop(name, None)
             self._variables = listed
 

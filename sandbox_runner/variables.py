@@ -1,4 +1,4 @@
-"""Kernel side: what the variable routes show of a value (VariableInfo / VariableValue as dicts).
+"""Kernel side: what the variable routes show of a value (VariableInfo / VariableValue fields).
 
 Everything here must stay cheap on big objects: no full repr of a large container, no
 `memory_usage(deep=True)` on a frame (it walks every string). pandas and numpy are never imported
@@ -11,12 +11,13 @@ import math
 import reprlib
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from sandbox_runner import pipe
 
 PREVIEW_LIMIT = 200
 REPR_LIMIT = 10_000
-MAX_PAGE = 1000
 # A JSON value bigger than this many items is shown as a repr instead.
 MAX_JSON_ITEMS = 10_000
 CSV_CHUNK_ROWS = 20_000
@@ -37,7 +38,9 @@ class VariableError(Exception):
         self.detail = detail
 
 
-def describe(name: str, value: Any, size: int | None, not_persisted: str | None) -> dict[str, Any]:
+def describe(
+    name: str, value: Any, size: int | None, not_persisted: str | None
+) -> pipe.VariableInfo:
     frame_like = _pandas_kind(value)
     if size is None:
         size = _shallow_size(value, frame_like)
@@ -155,7 +158,8 @@ def _shape(value: Any) -> list[int] | None:
     if isinstance(value, type):
         return None
     shape = getattr(value, "shape", None)
-    if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
+    # type(), not isinstance(): the pipe takes plain ints only, and a shape of bools is no shape.
+    if isinstance(shape, tuple) and all(type(n) is int for n in shape):
         return list(shape)
     return None
 
@@ -234,7 +238,7 @@ def _is_missing(item: Any) -> bool:
     return pandas is not None and (item is pandas.NA or item is pandas.NaT)
 
 
-def _safe(render: Any, value: Any) -> str:
+def _safe(render: Callable[[Any], str], value: Any) -> str:
     try:
         return render(value)
     except Exception as e:  # a broken __repr__ in user code

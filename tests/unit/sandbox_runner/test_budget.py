@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox_runner.cell_run import CUT_MARKER, STREAM_MARKER_ROOM
-from sandbox_runner.channel import LineReader, LineTooLong
+from sandbox_runner.pipe import LineReader, LineTooLong
 from shared.protocol import CELL_OUTPUT_BUDGET_BYTES, EVENT_ADAPTER
 from tests.unit.sandbox_runner.conftest import Cell, Executor
 
