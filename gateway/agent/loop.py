@@ -1,8 +1,9 @@
 """The data scientist: a model that writes Python, runs it in the chat's sandbox through the
 `run_python` tool, reads the outcome and goes on until it can answer.
 
-Every query is one journal entry with all its steps; `emit` reports progress as it happens (the
-streaming route turns it into Server-Sent Events).
+Every query is one history record (a `QueryRecord`) with all its steps, journaled and finished
+by `gateway.runs.lifecycle`; `emit` reports progress as it happens (the streaming route turns it
+into Server-Sent Events).
 """
 
 import asyncio
@@ -15,11 +16,13 @@ from pydantic import BaseModel
 
 from gateway.agent.llm import LLM, ToolCall
 from gateway.agent.prompts import clip_middle, history_messages, system_prompt
-from gateway.chats.store import Chat, ChatStore, journal_entry
-from gateway.runs.code import CLIENT_GONE, CodeResult, QueryService, ResultBuilder, journal_form
+from gateway.chats.journal import HistoryRecord, QueryRecord, StepRecord, UploadRecord
+from gateway.chats.store import Chat, ChatStore
+from gateway.runs.code import CodeResult, QueryService, ResultBuilder, journal_form
+from gateway.runs.lifecycle import journaled_run
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
-from shared.errors import AppError, ServiceUnavailable
+from shared.errors import AppError, ErrorCode, ServiceUnavailable
 from shared.protocol import DisplayEvent, ErrorEvent, FileChange, StreamEvent, VariableValue
 
 RUN_PYTHON = {
@@ -82,53 +85,39 @@ class Agent:
             raise ServiceUnavailable(
                 "no LLM is configured: set LLM_MODEL and OPENAI_API_KEY (for OpenAI or Azure) or "
                 'OPENAI_BASE_URL (for a local server such as Ollama); {"code": "..."} still runs '
-                "Python directly"
+                "Python directly",
+                ErrorCode.LLM_NOT_CONFIGURED,
             )
         s = self._settings
-        ttl = s.llm_max_steps * (s.sandbox_exec_timeout_s + s.llm_timeout_s) + 120
-        async with self._chats.query_lock(chat.chat_id, ttl_s=ttl):
-            message = journal_entry("query", query=query, steps=[])
-            journal = await self._chats.messages(chat.chat_id)
-            index = await self._chats.start_query(chat.chat_id, message)
-            await self._chats.name_if_untitled(chat, query)
+        ttl_s = s.llm_max_steps * (s.sandbox_exec_timeout_s + s.llm_timeout_s) + 120
+        record = QueryRecord(query=query)
+        async with journaled_run(self._chats, chat, record, ttl_s, title=query):
+            history = [r for r in await self._chats.messages(chat.chat_id) if r.id != record.id]
             steps: list[Step] = []
             try:
-                reply = await self._loop(chat, query, message["id"], journal, steps, emit)
-            except BaseException as e:
-                cancelled = isinstance(e, asyncio.CancelledError)
-                message["status"] = "interrupted" if cancelled else "failed"
-                message["error"] = (
-                    CLIENT_GONE
-                    if cancelled
-                    else getattr(e, "detail", None) or f"{type(e).__name__}: {e}"
-                )
-                message["steps"] = [journal_form(step) for step in steps]
-                await asyncio.shield(self._chats.finish_query(chat.chat_id, index, message))
-                raise
-            message.update(
-                status="done",
-                answer=reply.answer,
-                answer_status=reply.status,
-                steps=[journal_form(step) for step in reply.steps],
-                usage=reply.usage,
-            )
-            await self._chats.finish_query(chat.chat_id, index, message)
-            return reply
+                reply = await self._loop(chat, query, record.id, history, steps, emit)
+            finally:
+                # However the query ends, its record keeps the steps it got to.
+                record.steps = [journal_form(step, StepRecord) for step in steps]
+            record.answer = reply.answer
+            record.answer_status = reply.status
+            record.usage = reply.usage
+        return reply
 
     async def _loop(
         self,
         chat: Chat,
         query: str,
         message_id: str,
-        journal: list[dict[str, Any]],
+        history: list[HistoryRecord],
         steps: list[Step],
         emit: Emit,
     ) -> AgentReply:
         assert self._llm is not None
         started = time.perf_counter()
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": await self._context(chat, journal)},
-            *history_messages(journal, self._settings.llm_history_budget_chars),
+            {"role": "system", "content": await self._context(chat, history)},
+            *history_messages(history, self._settings.llm_history_budget_chars),
             {"role": "user", "content": query},
         ]
         usage: dict[str, int] = {}
@@ -187,7 +176,7 @@ class Agent:
         steps.append(step)
         return _report(step, self._settings.llm_tool_output_chars)
 
-    async def _context(self, chat: Chat, journal: list[dict[str, Any]]) -> str:
+    async def _context(self, chat: Chat, history: list[HistoryRecord]) -> str:
         variables = (await self._sessions.variables(chat)).variables
         frames: dict[str, VariableValue] = {}
         for var in [v for v in variables if v.type.endswith("DataFrame")][:8]:
@@ -196,7 +185,7 @@ class Agent:
             except AppError:
                 continue  # gone or unreadable since it was listed: describe it without columns
         files = (await self._sessions.list_files(chat)).files
-        uploads = [entry for entry in journal if entry.get("kind") == "upload"]
+        uploads = [record for record in history if isinstance(record, UploadRecord)]
         return system_prompt(
             self._settings.sandbox_exec_timeout_s, variables, frames, files, uploads
         )

@@ -4,8 +4,15 @@ The context is rebuilt for every query from the sandbox itself (variables, DataF
 files), so the model never works from a stale idea of the session.
 """
 
-from typing import Any
+from collections.abc import Sequence
 
+from gateway.chats.journal import (
+    CodeRecord,
+    HistoryRecord,
+    QueryRecord,
+    RestartRecord,
+    UploadRecord,
+)
 from gateway.sandbox.files import FileInfo
 from shared.protocol import VariableInfo, VariableValue
 
@@ -39,7 +46,7 @@ def system_prompt(
     variables: list[VariableInfo],
     frames: dict[str, VariableValue],
     files: list[FileInfo],
-    uploads: list[dict[str, Any]],
+    uploads: list[UploadRecord],
 ) -> str:
     lines = [RULES.format(timeout=timeout_s), "", "## The session now"]
     if variables:
@@ -62,18 +69,18 @@ def system_prompt(
         lines.append("Files in /workspace: none yet.")
     for upload in uploads:
         lines.append(
-            f"Uploaded dataset: {upload.get('file')} loaded as DataFrame `{upload.get('variable')}`"
-            f" with shape {tuple(upload.get('shape') or ())}."
+            f"Uploaded dataset: {upload.file} loaded as DataFrame `{upload.variable}`"
+            f" with shape {tuple(upload.shape)}."
         )
     return "\n".join(lines)
 
 
-def history_messages(journal: list[dict[str, Any]], budget_chars: int) -> list[dict[str, str]]:
+def history_messages(history: Sequence[HistoryRecord], budget_chars: int) -> list[dict[str, str]]:
     """Past turns as chat messages, newest kept first until `budget_chars` is spent, so a long
     chat keeps working: the model sees recent turns whole and older ones not at all."""
     turns: list[list[dict[str, str]]] = []
-    for entry in journal:
-        turn = _turn(entry)
+    for record in history:
+        turn = _turn(record)
         if turn:
             turns.append(turn)
     kept: list[list[dict[str, str]]] = []
@@ -87,28 +94,29 @@ def history_messages(journal: list[dict[str, Any]], budget_chars: int) -> list[d
     return [message for turn in reversed(kept) for message in turn]
 
 
-def _turn(entry: dict[str, Any]) -> list[dict[str, str]]:
-    kind = entry.get("kind")
-    if kind == "query" and entry.get("status") == "done":
-        code = "\n\n".join(step.get("code", "") for step in entry.get("steps", []))
-        answer = entry.get("answer") or ""
-        if code:
-            answer += f"\n\n(Code I ran for this:\n```python\n{_clip(code, 1500)}\n```)"
-        return [_user(entry.get("query", "")), {"role": "assistant", "content": answer}]
-    if kind == "code" and entry.get("status") == "done":
-        result = entry.get("result") or {}
-        outcome = (result.get("error") or {}).get("evalue") or result.get("result") or "done"
-        code = _clip(entry.get("code", ""), 1500)
-        return [
-            _user(
-                f"(I ran this code myself:\n```python\n{code}\n```\nOutcome: {_clip(outcome, 300)})"
-            )
-        ]
-    if kind == "upload":
-        file, variable = entry.get("file"), entry.get("variable")
-        return [_user(f"(I uploaded {file}; it is loaded as `{variable}`.)")]
-    if kind == "restart":
-        return [_user("(I restarted the session: all variables and files are gone.)")]
+def _turn(record: HistoryRecord) -> list[dict[str, str]]:
+    match record:
+        case QueryRecord(status="done"):
+            code = "\n\n".join(step.code for step in record.steps)
+            answer = record.answer or ""
+            if code:
+                answer += f"\n\n(Code I ran for this:\n```python\n{_clip(code, 1500)}\n```)"
+            return [_user(record.query), {"role": "assistant", "content": answer}]
+        case CodeRecord(status="done"):
+            result = record.result
+            error = result.error.evalue if result and result.error else None
+            outcome = error or (result.result if result else None) or "done"
+            code = _clip(record.code, 1500)
+            return [
+                _user(
+                    f"(I ran this code myself:\n```python\n{code}\n```\n"
+                    f"Outcome: {_clip(outcome, 300)})"
+                )
+            ]
+        case UploadRecord():
+            return [_user(f"(I uploaded {record.file}; it is loaded as `{record.variable}`.)")]
+        case RestartRecord():
+            return [_user("(I restarted the session: all variables and files are gone.)")]
     return []
 
 

@@ -1,19 +1,18 @@
 """The chat store: users' chats and their message journal, in Redis."""
 
 import asyncio
-import json
 import secrets
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from gateway import keys
-from shared.errors import Conflict, NotFound
+from gateway.chats.journal import HistoryRecord, Record, load_history, parse_record
+from shared.errors import Conflict, ErrorCode, NotFound
 from shared.ids import is_chat_id, new_chat_id
 
 # Compare-and-delete: only the holder of a query lock may release it, so a lock that expired and
@@ -54,18 +53,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def journal_entry(kind: str, role: str = "user", status: str = "running", **fields: Any) -> dict:
-    """A new message of a chat's history: a query, a code run, an upload, a restart."""
-    return {
-        "id": uuid.uuid4().hex,
-        "role": role,
-        "kind": kind,
-        "created_at": _now().isoformat(),
-        "status": status,
-        **fields,
-    }
-
-
 class ChatStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -82,7 +69,15 @@ class ChatStore:
             if await self._redis.hsetnx(keys.chat(chat.chat_id), "user_id", user_id):
                 break
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.chat(chat.chat_id), mapping=chat.model_dump())
+            pipe.hset(
+                keys.chat(chat.chat_id),
+                mapping={
+                    "chat_id": chat.chat_id,
+                    "user_id": chat.user_id,
+                    "created_at": chat.created_at,
+                    "title": chat.title,
+                },
+            )
             pipe.zadd(keys.user_chats(user_id), {chat.chat_id: now.timestamp()})
             await pipe.execute()
         return chat
@@ -94,10 +89,12 @@ class ChatStore:
             data = await self._redis.hgetall(keys.chat(chat_id))
             if data and data.get("user_id") == user_id and "created_at" in data:
                 return Chat.model_validate(data)
-        raise NotFound(f"chat '{chat_id}' not found")
+        raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
 
     async def for_user(self, user_id: str) -> list[Chat]:
-        chat_ids = await self._redis.zrevrange(keys.user_chats(user_id), 0, -1)
+        # Without WITHSCORES the reply holds members only.
+        members = cast(list[str], await self._redis.zrevrange(keys.user_chats(user_id), 0, -1))
+        chat_ids = [keys.text(member) for member in members]
         if not chat_ids:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -129,66 +126,69 @@ class ChatStore:
         if title:
             await self._redis.hset(keys.chat(chat.chat_id), "title", title)
 
-    async def append_message(self, chat_id: str, message: dict[str, Any]) -> int:
-        """Journal a message; returns its index for `update_message`. NotFound once the chat
+    async def append_message(self, chat_id: str, record: Record) -> int:
+        """Journal a record; returns its index for `update_message`. NotFound once the chat
         is deleted."""
-        return await self._journal(chat_id, message, running=False)
+        return await self._journal(chat_id, record, running=False)
 
-    async def update_message(self, chat_id: str, index: int, message: dict[str, Any]) -> None:
-        await self._replace_message(chat_id, index, message, finished=False)
+    async def update_message(self, chat_id: str, index: int, record: Record) -> None:
+        await self._replace_message(chat_id, index, record, finished=False)
 
-    async def _journal(self, chat_id: str, message: dict[str, Any], running: bool) -> int:
+    async def _journal(self, chat_id: str, record: Record, running: bool) -> int:
         index = await self._append(
             keys=[keys.chat(chat_id), keys.chat_messages(chat_id), keys.running_queries()],
-            args=[json.dumps(message), chat_id if running else ""],
+            args=[record.model_dump_json(), chat_id if running else ""],
         )
         if index < 0:
-            raise NotFound(f"chat '{chat_id}' not found")
+            raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
         return int(index)
 
     async def _replace_message(
-        self, chat_id: str, index: int, message: dict[str, Any], finished: bool
+        self, chat_id: str, index: int, record: Record, finished: bool
     ) -> None:
         await self._replace(
             keys=[keys.chat_messages(chat_id), keys.running_queries()],
-            args=[index, json.dumps(message), chat_id if finished else ""],
+            args=[index, record.model_dump_json(), chat_id if finished else ""],
         )
 
-    async def start_query(self, chat_id: str, message: dict[str, Any]) -> int:
+    async def start_query(self, chat_id: str, record: Record) -> int:
         """Journal a query as running, so a gateway that dies during it leaves a trace. A caller
-        cancelled meanwhile gets the entry closed as interrupted, never left "running"."""
-        pending = asyncio.ensure_future(self._journal_running(chat_id, message))
+        cancelled meanwhile gets the record closed as interrupted, never left "running"."""
+        pending = asyncio.ensure_future(self._journal(chat_id, record, running=True))
         try:
             return await asyncio.shield(pending)
         except asyncio.CancelledError:
             index = await asyncio.shield(pending)
-            message.update(status="interrupted", error="the client went away before it started")
-            await asyncio.shield(self.finish_query(chat_id, index, message))
+            record.status = "interrupted"
+            record.error = "the client went away before it started"
+            await asyncio.shield(self.finish_query(chat_id, index, record))
             raise
 
-    async def _journal_running(self, chat_id: str, message: dict[str, Any]) -> int:
-        return await self._journal(chat_id, message, running=True)
-
-    async def finish_query(self, chat_id: str, index: int, message: dict[str, Any]) -> None:
-        await self._replace_message(chat_id, index, message, finished=True)
+    async def finish_query(self, chat_id: str, index: int, record: Record) -> None:
+        await self._replace_message(chat_id, index, record, finished=True)
 
     async def recover_interrupted(self) -> list[str]:
         """Mark the queries a previous gateway died during as interrupted and free their chats;
         returns those chats' ids. Only for start-up: one gateway serves a Redis."""
-        running = await self._redis.hgetall(keys.running_queries())
+        running = keys.text_hash(await self._redis.hgetall(keys.running_queries()))
         for chat_id, index in running.items():
             raw = await self._redis.lindex(keys.chat_messages(chat_id), int(index))
-            if raw is not None:
-                message = json.loads(raw)
-                message["status"] = "interrupted"
-                message["error"] = "the gateway stopped while this query ran; it did not finish"
-                await self.update_message(chat_id, int(index), message)
+            try:
+                record = parse_record(raw) if raw is not None else None
+            except ValidationError:
+                # Not a record this version reads: left as it is (the history leaves it out).
+                record = None
+            if record is not None:
+                record.status = "interrupted"
+                record.error = "the gateway stopped while this query ran; it did not finish"
+                await self.update_message(chat_id, int(index), record)
             await self._redis.delete(keys.chat_lock(chat_id))
             await self._redis.hdel(keys.running_queries(), chat_id)
         return list(running)
 
-    async def messages(self, chat_id: str) -> list[dict[str, Any]]:
-        return [json.loads(m) for m in await self._redis.lrange(keys.chat_messages(chat_id), 0, -1)]
+    async def messages(self, chat_id: str) -> list[HistoryRecord]:
+        """The chat's history, oldest first (see gateway.chats.journal for what is left out)."""
+        return load_history(chat_id, await self._redis.lrange(keys.chat_messages(chat_id), 0, -1))
 
     async def query_running(self, chat_id: str) -> bool:
         return bool(await self._redis.exists(keys.chat_lock(chat_id)))
@@ -209,7 +209,9 @@ class ChatStore:
                 await asyncio.shield(self._release(keys=[key], args=[token]))
             raise
         if not acquired:
-            raise Conflict("another query is running in this chat; wait for it to finish")
+            raise Conflict(
+                "another query is running in this chat; wait for it to finish", ErrorCode.CHAT_BUSY
+            )
         try:
             yield
         finally:

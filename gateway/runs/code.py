@@ -1,26 +1,26 @@
-"""Running code in a chat: lock, journal, sandbox, and the reply built from executor events."""
+"""Running code in a chat: the cell sent to its sandbox, and the reply built from the executor's
+events. Code runs are journaled through `gateway.runs.lifecycle`, as the agent's queries are."""
 
 import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from pydantic import BaseModel
-
-from gateway.chats.store import Chat, ChatStore, journal_entry
+from gateway.chats.journal import CellResult, CodeRecord
+from gateway.chats.store import Chat, ChatStore
+from gateway.runs.lifecycle import journaled_run
 from gateway.sandbox.executor import ExecutorUnavailable, OutputLimitExceeded
 from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
-from shared.errors import AppError, SandboxError
+from shared.errors import Conflict, SandboxError, SandboxTimeout
 from shared.protocol import (
     DisplayEvent,
     EndEvent,
     ErrorEvent,
     ExecStatus,
     ExecuteRequest,
-    FileChange,
     KernelInfo,
     StreamEvent,
 )
@@ -30,40 +30,18 @@ log = logging.getLogger(__name__)
 # Time beyond the executor's own timeout before the gateway stops waiting for its reply: the
 # executor interrupts, then kills, the kernel itself; this only guards against a hung executor.
 _READ_GRACE_S = 15.0
-
-
-CLIENT_GONE = "the client went away; the running code was interrupted"
+# How long past its run time a code run may hold the chat's lock if this gateway dies.
+_LOCK_SLACK_S = 120.0
 
 OnEvent = Callable[[StreamEvent | DisplayEvent | ErrorEvent], Awaitable[None]]
 
 
-class CodeResult(BaseModel):
+class CodeResult(CellResult):
     """The reply to a `{"code": ...}` query."""
 
     chat_id: str
     message_id: str
     status: ExecStatus
-    execution_count: int = 0
-    stdout: str = ""
-    stderr: str = ""
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
-    # Some output was cut: the cell passed its output budget (CELL_OUTPUT_BUDGET_BYTES), or one
-    # display or error was too large to send whole.
-    output_truncated: bool = False
-    # The last expression's value as text, when it had one.
-    result: str | None = None
-    outputs: list[DisplayEvent] = []
-    error: ErrorEvent | None = None
-    files: list[FileChange] = []
-    variables_changed: list[str] = []
-    variables_deleted: list[str] = []
-    # Variables that cannot be checkpointed (name -> why): they live until the kernel restarts.
-    not_persisted: dict[str, str] = {}
-    kernel: KernelInfo = KernelInfo()
-    duration_ms: float = 0.0
-    # Time the sandbox spent checkpointing this cell's changed variables (part of duration).
-    checkpoint_ms: float = 0.0
 
 
 class QueryService:
@@ -75,32 +53,23 @@ class QueryService:
     async def run_code(self, chat: Chat, code: str, on_event: OnEvent | None = None) -> CodeResult:
         """Run code the user sent directly, journaled as one message. Cancelled (the streaming
         client went away), the cell is interrupted and the message marked so."""
-        timeout_s = self._settings.sandbox_exec_timeout_s
-        async with self._chats.query_lock(chat.chat_id, ttl_s=timeout_s + 120):
-            message = journal_entry("code", code=code)
-            # Journal first: if this gateway dies mid-query the history still shows the query.
-            index = await self._chats.start_query(chat.chat_id, message)
-            await self._chats.name_if_untitled(chat, code)
-            try:
-                result = await self.execute(chat, code, message["id"], on_event)
-            except (AppError, asyncio.CancelledError) as e:
-                if isinstance(e, AppError):
-                    message.update(status="failed", error=e.detail)
-                else:
-                    message.update(status="interrupted", error=CLIENT_GONE)
-                await asyncio.shield(self._chats.finish_query(chat.chat_id, index, message))
-                raise
-            message["status"] = "done"
-            message["result"] = journal_form(result)
-            await self._chats.finish_query(chat.chat_id, index, message)
-            return result
+        ttl_s = self._settings.sandbox_exec_timeout_s + _LOCK_SLACK_S
+        record = CodeRecord(code=code)
+        async with journaled_run(self._chats, chat, record, ttl_s, title=code):
+            result = await self.execute(chat, code, record.id, on_event)
+            record.result = journal_form(result, CellResult)
+        return result
 
     async def execute(
         self, chat: Chat, code: str, message_id: str, on_event: OnEvent | None = None
     ) -> CodeResult:
         """Run one cell in the chat's sandbox (the caller holds the chat's query lock).
-        `on_event` sees each output as it happens. Cancelled (a client that went away), the
-        cell is interrupted rather than left running."""
+        `on_event` sees each output as it happens. Cancelled (a client that went away), or
+        failed once the cell may be running, the cell is interrupted rather than left running.
+
+        A sandbox that could not be reached before it took the cell is started again and the
+        cell sent once more; one lost while the cell ran, or that did not answer in time, ends
+        the cell with that status; an error answer is raised as the typed error it stands for."""
         timeout_s = self._settings.sandbox_exec_timeout_s
         started = time.perf_counter()
         result = CodeResult(chat_id=chat.chat_id, message_id=message_id, status="ok")
@@ -109,59 +78,90 @@ class QueryService:
             client = await self._sandboxes.ensure_running(chat)
             outputs = ResultBuilder(result)
             try:
-                async for event in client.execute(
-                    request, read_timeout_s=timeout_s + _READ_GRACE_S
-                ):
-                    outputs.add(event)
-                    if on_event is not None and not isinstance(event, EndEvent):
-                        await on_event(event)
+                events = client.execute(request, read_timeout_s=timeout_s + _READ_GRACE_S)
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        outputs.add(event)
+                        if on_event is not None and not isinstance(event, EndEvent):
+                            await on_event(event)
                 return outputs.result()
-            except asyncio.CancelledError:
-                with contextlib.suppress(ExecutorUnavailable):
-                    await asyncio.shield(client.interrupt())
-                raise
+            except ExecutorUnavailable as e:
+                self._sandboxes.mark_unavailable(chat.chat_id)
+                if e.accepted:
+                    return _cut_short(
+                        outputs.result(),
+                        "crashed",
+                        ErrorEvent(
+                            ename="SandboxLost",
+                            evalue="the sandbox stopped while the code ran; its variables were "
+                            "lost and it will be started again on the next query",
+                        ),
+                        started,
+                        KernelInfo(restarted=True, state="lost", reason=str(e)),
+                    )
+                if attempt == 2:
+                    raise SandboxError(f"the sandbox could not be reached: {e}") from e
+                # Nothing ran yet: the container was stopped or killed between queries. Start
+                # it again and run the cell there.
+                log.info("sandbox of %s unavailable (%s); restarting it", chat.chat_id, e)
+            except SandboxTimeout as e:
+                # A hung executor: stop the cell if it still listens, and have the next query
+                # find out whether the sandbox answers at all.
+                self._sandboxes.mark_unavailable(chat.chat_id)
+                await asyncio.shield(client.interrupt())
+                error = ErrorEvent(ename="SandboxTimeout", evalue=f"{e.detail}; it was interrupted")
+                return _cut_short(outputs.result(), "timeout", error, started)
             except OutputLimitExceeded as e:
                 # The executor did not cut the stream itself: stop the cell instead of reading on.
                 log.warning("sandbox of %s passed the output budget: %s", chat.chat_id, e)
-                with contextlib.suppress(ExecutorUnavailable):
-                    await asyncio.shield(client.interrupt())
-                result = outputs.result()
-                result.status = "interrupted"
-                result.output_truncated = True
-                result.error = ErrorEvent(
+                await asyncio.shield(client.interrupt())
+                error = ErrorEvent(
                     ename="OutputLimitExceeded",
                     evalue=f"{e}; the rest was dropped and the cell was interrupted",
                 )
-                result.duration_ms = (time.perf_counter() - started) * 1000
-                return result
-            except ExecutorUnavailable as e:
-                self._sandboxes.mark_unavailable(chat.chat_id)
-                if not e.accepted and attempt == 1:
-                    # Nothing ran yet: the container was stopped or killed between queries.
-                    # Start it again and run the cell there.
-                    log.info("sandbox of %s unavailable (%s); restarting it", chat.chat_id, e)
-                    continue
-                result = outputs.result()
-                result.status = "crashed"
-                result.error = ErrorEvent(
-                    ename="SandboxLost",
-                    evalue="the sandbox stopped while the code ran; its variables were lost "
-                    "and it will be started again on the next query",
-                )
-                result.kernel = KernelInfo(restarted=True, state="lost", reason=str(e))
-                result.duration_ms = (time.perf_counter() - started) * 1000
-                return result
-        raise SandboxError("the sandbox could not be reached")
+                cut = _cut_short(outputs.result(), "interrupted", error, started)
+                cut.output_truncated = True
+                return cut
+            except Conflict:
+                raise  # another cell holds the kernel: it is not ours to interrupt
+            except BaseException:
+                # Cancelled, an answer outside the protocol mid-cell, or a failure of our own.
+                await asyncio.shield(client.interrupt())
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
 
-def journal_form(result: CodeResult) -> dict[str, Any]:
+def _cut_short(
+    result: CodeResult,
+    status: ExecStatus,
+    error: ErrorEvent,
+    started: float,
+    kernel: KernelInfo | None = None,
+) -> CodeResult:
+    """The result of a cell whose events stopped before its end."""
+    result.status = status
+    result.error = error
+    if kernel is not None:
+        result.kernel = kernel
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+C = TypeVar("C", bound=CellResult)
+
+
+def journal_form(result: CodeResult, form: type[C]) -> C:
     """The result as kept in the chat's history: figures are files in the workspace already, so
     their base64 copies are left out rather than stored in Redis for every plot."""
-    data = result.model_dump(mode="json")
-    for output in data["outputs"]:
-        if output.get("filename"):
-            output["data"].pop("image/png", None)
-    return data
+    outputs = [
+        output.model_copy(update={"data": _without_png(output.data)}) if output.filename else output
+        for output in result.outputs
+    ]
+    return form.model_validate(result.model_copy(update={"outputs": outputs}).model_dump())
+
+
+def _without_png(data: dict[str, str]) -> dict[str, str]:
+    return {mime: content for mime, content in data.items() if mime != "image/png"}
 
 
 R = TypeVar("R", bound="CodeResult")

@@ -1,13 +1,37 @@
-"""Adapter for one sandbox's executor: HTTP over the unix socket bind-mounted from the sandbox."""
+"""Adapter for one sandbox's executor: HTTP over the unix socket bind-mounted from the sandbox.
+
+What can go wrong is told apart, because what the caller may do next differs:
+- unreachable (`ExecutorUnavailable`): the connection failed. `accepted` says whether the
+  executor may have acted on the request; only one that it certainly did not may be sent again
+  to a sandbox started anew.
+- answered with an error: the executor's own 4xx (about the user's input) become the matching
+  typed errors with its detail; anything else, and answers outside the protocol, `SandboxFailed`
+  (502). Never retried.
+- timeouts: the executor did not answer in time, `SandboxTimeout` (504). Never retried.
+All of them are AppErrors, so none reaches a client as anything but a JSON error.
+"""
 
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import TypeVar
 
 import httpcore
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from gateway.sandbox.executor_socket import SandboxSocketBackend
-from shared.errors import AppError, BadGateway, Conflict, InvalidInput, NotFound, Unprocessable
+from shared.errors import (
+    AppError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    SandboxError,
+    SandboxFailed,
+    SandboxTimeout,
+    Unprocessable,
+)
 from shared.protocol import (
     CELL_OUTPUT_BUDGET_BYTES,
     CHAT_HEADER,
@@ -26,25 +50,35 @@ from shared.protocol import (
     VariableValue,
 )
 
+log = logging.getLogger(__name__)
+
 # The executor's own 4xx answers become the gateway's typed errors, detail passed through: they
 # are about the user's input (an unknown variable, a CSV that does not parse, a busy kernel).
 _ERRORS: dict[int, type[AppError]] = {
     400: InvalidInput,
     404: NotFound,
     409: Conflict,
+    413: PayloadTooLarge,
     422: Unprocessable,
 }
 # What the gateway reads of an executor's error answer: its detail, a sentence or a traceback line.
 MAX_ERROR_BYTES = 64 * 1024
+# How long the executor may take to answer a request that is not a cell, unless said otherwise.
+_DEFAULT_TIMEOUT_S = 10.0
+
+M = TypeVar("M", bound=BaseModel)
 
 
-class ExecutorUnavailable(Exception):
+class ExecutorUnavailable(SandboxError):
     """The executor's socket does not answer: the container is stopped, starting or gone.
 
-    `accepted` tells whether the executor had already taken the cell: only a cell that was never
-    accepted may be sent again to a restarted sandbox without running user code twice.
+    `accepted` tells whether the executor may have acted on the request: False only when the
+    connection failed before the request was sent, or (for a cell) before the executor took it
+    with its 200, which it sends before running anything. Only a request it did not accept may
+    be sent again to a restarted sandbox without running user code twice.
     `tampered` says that what answered (or lay at the socket's name) was not this chat's
     executor: user code replaced the socket, and only a restart of the container mends that.
+    Callers retry or report it in their own words; one that reaches a route is a 503.
     """
 
     def __init__(self, message: str, accepted: bool = False, tampered: bool = False) -> None:
@@ -72,14 +106,24 @@ class ExecutorClient:
             transport=_ExecutorTransport(backend),
             base_url="http://executor",
             headers={"Authorization": f"Bearer {secret}"},
-            timeout=httpx.Timeout(10.0),
+            timeout=httpx.Timeout(_DEFAULT_TIMEOUT_S),
             event_hooks={"response": [self._check_identity]},
         )
 
-    def _unavailable(self, error: Exception, accepted: bool = False) -> ExecutorUnavailable:
-        """The connection failed; tampered when the socket's name held something not ours."""
+    def _failed(
+        self, error: Exception, what: str, timeout_s: float | None, accepted: bool
+    ) -> AppError:
+        """The typed error for a request that got no answer: SandboxTimeout when the executor
+        was too slow; else unreachable, `accepted` as the caller knows it unless the connection
+        was never made (a bare OSError comes only from making it)."""
+        never_connected = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | OSError)
+        if isinstance(error, httpx.TimeoutException) and not never_connected:
+            within = f" within {timeout_s:g} s" if timeout_s is not None else ""
+            return SandboxTimeout(f"the sandbox did not answer {what}{within}")
         return ExecutorUnavailable(
-            str(error) or type(error).__name__, accepted, tampered=self._backend.refused is not None
+            str(error) or type(error).__name__,
+            accepted=accepted and not never_connected,
+            tampered=self._backend.refused is not None,
         )
 
     async def _check_identity(self, response: httpx.Response) -> None:
@@ -96,16 +140,26 @@ class ExecutorClient:
             raise ExecutorUnavailable(f"the executor of {self.chat_id} holds another secret")
 
     async def health(self) -> Health:
-        health = Health.model_validate_json(await self._request("GET", "/health", timeout=2.0))
+        """The executor's health. Not answering in time is ExecutorUnavailable here: this is
+        the readiness probe, and an executor that does not answer it is not ready."""
+        try:
+            body = await self._request("GET", "/health", timeout_s=2.0)
+        except SandboxTimeout as e:
+            raise ExecutorUnavailable(e.detail) from e
+        health = _parse(Health, body, "/health")
         if health.chat_id != self.chat_id:
             raise ExecutorUnavailable(
                 f"the socket of {self.chat_id} answered as {health.chat_id}", tampered=True
             )
         return health
 
-    async def execute(self, request: ExecuteRequest, read_timeout_s: float) -> AsyncIterator[Event]:
+    async def execute(
+        self, request: ExecuteRequest, read_timeout_s: float
+    ) -> AsyncGenerator[Event, None]:
         """Stream the executor's events. Raises ExecutorUnavailable when the connection fails
-        before or during the cell (the container was stopped or killed underneath us), and
+        before or during the cell (the container was stopped or killed underneath us),
+        SandboxTimeout when the executor sends nothing for `read_timeout_s`, the typed error of
+        an error answer (SandboxFailed for an event outside the protocol), and
         OutputLimitExceeded, the connection closed, when the stream passes the cell's budget."""
         accepted = False
         try:
@@ -114,61 +168,83 @@ class ExecutorClient:
                 "/execute",
                 content=request.model_dump_json(),
                 headers={"content-type": "application/json"},
-                timeout=httpx.Timeout(10.0, read=read_timeout_s),
+                timeout=httpx.Timeout(_DEFAULT_TIMEOUT_S, read=read_timeout_s),
             ) as response:
                 if response.status_code != 200:
-                    _raise_for(response.status_code, await _read_capped(response))
+                    _raise_for(response.status_code, await _read_capped(response), "/execute")
                 accepted = True
                 budget = CELL_OUTPUT_BUDGET_BYTES + GATEWAY_OUTPUT_SLACK_BYTES
                 async for line in _lines(response, budget):
-                    yield EVENT_ADAPTER.validate_json(line)
+                    yield _event(line)
         except (httpx.TransportError, OSError) as e:
-            raise self._unavailable(e, accepted) from e
+            raise self._failed(e, "POST /execute", read_timeout_s, accepted) from e
 
     async def interrupt(self) -> bool:
-        body = await self._request("POST", "/interrupt", timeout=2.0)
-        return InterruptResult.model_validate_json(body).interrupted
+        """Interrupt the running cell, if any; False when there was none or the executor could
+        not be asked. Never raises: it is called while a run already ends, for whatever reason,
+        and that reason is what the caller reports."""
+        try:
+            body = await self._request("POST", "/interrupt", timeout_s=2.0)
+            return _parse(InterruptResult, body, "/interrupt").interrupted
+        except AppError as e:
+            log.info("the cell of %s could not be interrupted: %s", self.chat_id, e.detail)
+            return False
 
     async def variables(self) -> VariableList:
-        return VariableList.model_validate_json(await self._request("GET", "/variables"))
+        return _parse(VariableList, await self._request("GET", "/variables"), "/variables")
 
     async def variable(self, name: str, offset: int, limit: int) -> VariableValue:
-        body = await self._request(
-            "GET", f"/variables/{name}", params={"offset": offset, "limit": limit}, timeout=60.0
-        )
-        return VariableValue.model_validate_json(body)
+        path = f"/variables/{name}"
+        params = {"offset": offset, "limit": limit}
+        body = await self._request("GET", path, params=params, timeout_s=60.0)
+        return _parse(VariableValue, body, path)
 
     async def variable_csv(self, name: str) -> AsyncIterator[bytes]:
         """The variable (a DataFrame or Series) as CSV, streamed from the sandbox."""
+        path = f"/variables/{name}"
+        accepted = False
         try:
             async with self._http.stream(
-                "GET", f"/variables/{name}", params={"format": "csv"}, timeout=None
+                "GET", path, params={"format": "csv"}, timeout=None
             ) as response:
                 if response.status_code != 200:
-                    _raise_for(response.status_code, await _read_capped(response))
+                    _raise_for(response.status_code, await _read_capped(response), path)
+                accepted = True
                 async for chunk in response.aiter_bytes():
                     yield chunk
         except (httpx.TransportError, OSError) as e:
-            raise self._unavailable(e) from e
+            raise self._failed(e, f"GET {path}", None, accepted) from e
 
     async def reset(self) -> ResetResult:
-        return ResetResult.model_validate_json(await self._request("POST", "/reset", timeout=30.0))
+        body = await self._request("POST", "/reset", timeout_s=30.0)
+        return _parse(ResetResult, body, "/reset")
 
     async def load_csv(self, request: LoadCsvRequest) -> LoadCsvResult:
         body = await self._request(
-            "POST", "/load_csv", content=request.model_dump_json(), timeout=300.0
+            "POST", "/load_csv", content=request.model_dump_json(), timeout_s=300.0
         )
-        return LoadCsvResult.model_validate_json(body)
+        return _parse(LoadCsvResult, body, "/load_csv")
 
-    async def _request(self, method: str, path: str, **kwargs: object) -> bytes:
-        """The body of a JSON answer, read up to MAX_REPLY_BYTES: a longer one is BadGateway,
-        never buffered. Error statuses become the errors `_raise_for` gives."""
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout_s: float = _DEFAULT_TIMEOUT_S,
+        params: Mapping[str, int] | None = None,
+        content: str | None = None,
+    ) -> bytes:
+        """The body of a JSON answer, read up to MAX_REPLY_BYTES: a longer one is SandboxFailed,
+        never buffered. Error statuses become the errors `_raise_for` gives. Once sent, the
+        request counts as accepted: a connection lost after that may have left it done."""
         try:
-            async with self._http.stream(method, path, **kwargs) as response:  # type: ignore[arg-type]
+            async with self._http.stream(
+                method, path, params=params, content=content, timeout=timeout_s
+            ) as response:
                 body = await _read_capped(response)
         except (httpx.TransportError, OSError) as e:
-            raise self._unavailable(e) from e
-        _raise_for(response.status_code, body)
+            raise self._failed(e, f"{method} {path}", timeout_s, accepted=True) from e
+        _raise_for(response.status_code, body, path)
         return body
 
     async def aclose(self) -> None:
@@ -194,14 +270,14 @@ class _ExecutorTransport(httpx.AsyncHTTPTransport):
 
 async def _read_capped(response: httpx.Response) -> bytes:
     """The whole body, up to MAX_REPLY_BYTES (MAX_ERROR_BYTES for an error status); past that
-    BadGateway, the rest unread. Raw bytes: an executor never compresses, and decompressing is
-    how a small answer turns into a huge one."""
+    SandboxFailed, the rest unread. Raw bytes: an executor never compresses, and decompressing
+    is how a small answer turns into a huge one."""
     limit = MAX_REPLY_BYTES if response.status_code < 400 else MAX_ERROR_BYTES
     body = bytearray()
     async for chunk in response.aiter_raw():
         body += chunk
         if len(body) > limit:
-            raise BadGateway(
+            raise SandboxFailed(
                 f"the sandbox's answer to {response.request.url.path} passed {limit} bytes; "
                 "it was dropped"
             )
@@ -229,7 +305,33 @@ async def _lines(response: httpx.Response, budget: int) -> AsyncIterator[bytes]:
         yield bytes(pending)
 
 
-def _raise_for(status: int, body: bytes) -> None:
+def _event(line: bytes) -> Event:
+    try:
+        return EVENT_ADAPTER.validate_json(line)
+    except ValidationError as e:
+        raise SandboxFailed(
+            f"the sandbox sent a cell event outside the protocol: {_first_problem(e)}"
+        ) from e
+
+
+def _parse(model: type[M], body: bytes, path: str) -> M:
+    """The answer as `model`; SandboxFailed when it is not one."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as e:
+        raise SandboxFailed(
+            f"the sandbox's answer to {path} is outside the protocol: {_first_problem(e)}"
+        ) from e
+
+
+def _first_problem(error: ValidationError) -> str:
+    # Where and what only: the input itself is the sandbox's, and may be anything.
+    first = error.errors(include_input=False, include_url=False)[0]
+    return f"{'.'.join(map(str, first['loc'])) or 'the body'}: {first['msg']}"
+
+
+def _raise_for(status: int, body: bytes, path: str) -> None:
+    """The typed error an executor's error answer stands for (see the module's docstring)."""
     if status < 400:
         return
     try:
@@ -239,4 +341,4 @@ def _raise_for(status: int, body: bytes) -> None:
     error = _ERRORS.get(status)
     if error is not None:
         raise error(detail)
-    raise ExecutorUnavailable(f"the executor answered {status}: {detail}")
+    raise SandboxFailed(f"the sandbox failed at {path} ({status}): {detail}")

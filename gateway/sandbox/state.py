@@ -10,15 +10,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.chats.store import Chat, ChatStore, journal_entry
+from gateway.chats.journal import RestartRecord, UploadRecord
+from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox import folders as chat_folders
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
+from gateway.sandbox.executor_socket import SANDBOX_UID
 from gateway.sandbox.file_pool import FilePool
 from gateway.sandbox.files import Listing, open_file, walk
-from gateway.sandbox.manager import SANDBOX_UID, SandboxManager
+from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.uploads import StagedUpload, variable_name, write_stream
 from gateway.settings import Settings
-from shared.errors import AppError, SandboxError
+from shared.errors import AppError, SandboxError, SandboxTimeout
 from shared.protocol import LoadCsvRequest, LoadCsvResult, VariableList, VariableValue
 
 _LOCK_TTL_S = 600.0
@@ -56,10 +58,12 @@ class SessionService:
         return await self._call(chat, lambda client: client.variable(name, offset, limit))
 
     async def variable_csv(self, chat: Chat, name: str) -> AsyncIterator[bytes]:
-        client = await self._sandboxes.ensure_running(chat)
-        stream = client.variable_csv(name)
-        # Pull the first chunk here so a 404 or 409 is answered as such, before the 200 starts.
-        first = await anext(stream, b"")
+        async def started(client: ExecutorClient) -> tuple[AsyncIterator[bytes], bytes]:
+            stream = client.variable_csv(name)
+            # The first chunk pulled here, so a 404 or 409 is answered as such before the 200.
+            return stream, await anext(stream, b"")
+
+        stream, first = await self._call(chat, started)
 
         async def chunks() -> AsyncIterator[bytes]:
             yield first
@@ -78,9 +82,7 @@ class SessionService:
                 # No kernel holds the state: clearing the folders is the whole reset, and the
                 # next query starts an empty kernel.
                 await self._files.walk(chat.user_id, self._clear_folders, chat.chat_id)
-            await self._chats.append_message(
-                chat.chat_id, journal_entry("restart", role="system", status="done")
-            )
+            await self._chats.append_message(chat.chat_id, RestartRecord())
 
     async def load_csv(
         self, chat: Chat, filename: str, chunks: AsyncIterator[bytes]
@@ -88,7 +90,8 @@ class SessionService:
         """Store the CSV in the workspace and load it as a DataFrame named after the file.
         On any failure nothing is left behind: no file, no variable."""
         async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
-            client = await self._sandboxes.ensure_running(chat)
+            # The chat's folders exist once its sandbox has started.
+            await self._sandboxes.ensure_running(chat)
             files = self._files
             staged = await files.run(StagedUpload, self.workspace(chat), filename)
             try:
@@ -98,9 +101,8 @@ class SessionService:
                     self._settings.max_upload_bytes,
                 )
                 await files.run(staged.hand_to_sandbox, SANDBOX_UID)
-                result = await client.load_csv(
-                    LoadCsvRequest(path=staged.name, variable=variable_name(filename))
-                )
+                request = LoadCsvRequest(path=staged.name, variable=variable_name(filename))
+                result = await self._call(chat, lambda client: client.load_csv(request))
                 await files.run(staged.keep_as, filename)
             except BaseException:
                 # On the loop, not the pool: an unlink and a close, and a cancelled request must
@@ -111,28 +113,34 @@ class SessionService:
                 staged.close()
             await self._chats.append_message(
                 chat.chat_id,
-                journal_entry(
-                    "upload",
-                    status="done",
-                    file=filename,
-                    variable=result.variable,
-                    shape=result.shape,
-                ),
+                UploadRecord(file=filename, variable=result.variable, shape=result.shape),
             )
             return result.model_copy(update={"path": filename})
 
     async def _call(self, chat: Chat, action: Callable[[ExecutorClient], Awaitable[T]]) -> T:
         """Run `action` against the chat's executor, starting the sandbox again once if it was
-        stopped or killed since we last talked to it."""
+        stopped or killed since we last talked to it and the request never reached it.
+
+        Never retried: a request the executor may have acted on (the connection broke after it
+        was sent), an executor that did not answer in time (SandboxTimeout), and the executor's
+        own error answers (the typed errors of gateway.sandbox.executor)."""
         for attempt in (1, 2):
             client = await self._sandboxes.ensure_running(chat)
             try:
                 return await action(client)
             except ExecutorUnavailable as e:
                 self._sandboxes.mark_unavailable(chat.chat_id)
+                if e.accepted:
+                    raise SandboxError(
+                        f"the sandbox stopped answering while it handled the request: {e}"
+                    ) from e
                 if attempt == 2:
                     raise SandboxError(f"the sandbox could not be reached: {e}") from e
-        raise AssertionError("unreachable")
+            except SandboxTimeout:
+                # Have the next request find out whether the executor answers at all.
+                self._sandboxes.mark_unavailable(chat.chat_id)
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _has_state(self, chat_id: str) -> bool:
         # Only asks whether the folder (a mount point, ours) has any entry; nothing is opened in it.

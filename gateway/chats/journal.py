@@ -1,0 +1,143 @@
+"""A chat's history: one typed record per message, as kept in Redis and served to the page.
+
+Kinds: `query` (a question to the AI data scientist, with its steps and answer), `code` (code the
+user ran directly, with its result), `upload` (a CSV loaded as a DataFrame) and `restart` (the
+session was reset). Queries and code runs are journaled `running` when they start and finished by
+`gateway.runs.lifecycle` as `done`, `failed` or `interrupted`; uploads and restarts are journaled
+once they are done.
+
+Records written by earlier versions load as they are: every field has a default, so one that an
+older gateway did not write is filled in. A record that does not load at all (a kind this version
+does not know, or a damaged entry) is left out of the history with a warning in the log, and left
+untouched in Redis: the rest of the chat stays readable, and a later version may know it.
+"""
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from shared.protocol import DisplayEvent, ErrorEvent, ExecStatus, FileChange, KernelInfo
+
+log = logging.getLogger(__name__)
+
+RecordStatus = Literal["running", "done", "failed", "interrupted"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class CellResult(BaseModel):
+    """What one cell did. The history keeps it for every cell, without the base64 copies of
+    figures (they are files in the workspace); a code query's reply is the whole of it."""
+
+    chat_id: str = ""
+    message_id: str = ""
+    status: ExecStatus = "ok"
+    execution_count: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    # Some output was cut: the cell passed its output budget (CELL_OUTPUT_BUDGET_BYTES), or one
+    # display or error was too large to send whole.
+    output_truncated: bool = False
+    # The last expression's value as text, when it had one.
+    result: str | None = None
+    outputs: list[DisplayEvent] = []
+    error: ErrorEvent | None = None
+    files: list[FileChange] = []
+    variables_changed: list[str] = []
+    variables_deleted: list[str] = []
+    # Variables that cannot be checkpointed (name -> why): they live until the kernel restarts.
+    not_persisted: dict[str, str] = {}
+    kernel: KernelInfo = KernelInfo()
+    duration_ms: float = 0.0
+    # Time the sandbox spent checkpointing this cell's changed variables (part of duration).
+    checkpoint_ms: float = 0.0
+
+
+class StepRecord(CellResult):
+    """One step of a query: the code the model ran and what it did."""
+
+    code: str = ""
+
+
+class Record(BaseModel):
+    """What every history message has. `error` says why a run failed or was interrupted."""
+
+    # Every field is in every record served, defaults included: the OpenAPI document says so.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    id: str = Field(default_factory=_new_id)
+    created_at: str = Field(default_factory=_now)
+    status: RecordStatus = "done"
+    error: str | None = None
+
+
+class QueryRecord(Record):
+    kind: Literal["query"] = "query"
+    role: Literal["user"] = "user"
+    query: str = ""
+    steps: list[StepRecord] = []
+    answer: str | None = None
+    # "step_limit": the model was still working when LLM_MAX_STEPS ran out.
+    answer_status: Literal["answered", "step_limit"] | None = None
+    usage: dict[str, int] = {}
+
+
+class CodeRecord(Record):
+    kind: Literal["code"] = "code"
+    role: Literal["user"] = "user"
+    code: str = ""
+    result: CellResult | None = None
+
+
+class UploadRecord(Record):
+    kind: Literal["upload"] = "upload"
+    role: Literal["user"] = "user"
+    file: str = ""
+    variable: str = ""
+    shape: list[int] = []
+
+
+class RestartRecord(Record):
+    kind: Literal["restart"] = "restart"
+    role: Literal["system"] = "system"
+
+
+HistoryRecord = Annotated[
+    QueryRecord | CodeRecord | UploadRecord | RestartRecord, Field(discriminator="kind")
+]
+_HISTORY: TypeAdapter[HistoryRecord] = TypeAdapter(HistoryRecord)
+
+
+def parse_record(raw: str | bytes) -> HistoryRecord:
+    """One stored record; ValidationError when it is not one this version knows."""
+    return _HISTORY.validate_json(raw)
+
+
+def load_history(chat_id: str, raws: Iterable[str | bytes]) -> list[HistoryRecord]:
+    """The records of a chat's stored history, oldest first, leaving out (and logging) those
+    that do not load."""
+    history: list[HistoryRecord] = []
+    for index, raw in enumerate(raws):
+        try:
+            history.append(parse_record(raw))
+        except ValidationError as e:
+            problems = e.errors(include_input=False, include_url=False)[:3]
+            log.warning(
+                "history of %s: message %d left out, it is not a record this version reads: %s",
+                chat_id,
+                index,
+                "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems),
+            )
+    return history

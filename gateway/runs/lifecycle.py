@@ -1,0 +1,85 @@
+"""The one lifecycle of a journaled run (a code run or an agent query), for every way it can end.
+
+    async with journaled_run(chats, chat, CodeRecord(code=code), lock_ttl_s, title=code) as record:
+        record.result = ...
+
+It takes the chat's query lock (Conflict when another run holds it), journals the record as
+`running`, titles an untitled chat, runs the body, and journals how the run ended:
+- the body returned: `done`;
+- it raised an AppError: `failed` with the error's detail, and the error goes on;
+- it raised anything else (a Docker or Redis failure, a bug): the traceback is logged, the
+  record is `failed` with a message saying so, and an AppError (500) with that message goes on
+  in its place, so the client gets JSON. A RedisError goes on as itself: the app answers it 503;
+- it was cancelled (the client went away): `interrupted`.
+The end is journaled before the lock is released, even when the run is cancelled again
+meanwhile, so the next run never finds the chat free with this record still `running`.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from redis.exceptions import RedisError
+
+from gateway.chats.journal import Record, RecordStatus
+from gateway.chats.store import Chat, ChatStore
+from shared.errors import AppError
+
+log = logging.getLogger(__name__)
+
+CLIENT_GONE = "the client went away; the running code was interrupted"
+UNEXPECTED = "the run failed on an unexpected error ({name}); the gateway's log has the details"
+
+R = TypeVar("R", bound=Record)
+
+
+@asynccontextmanager
+async def journaled_run(
+    chats: ChatStore, chat: Chat, record: R, lock_ttl_s: float, title: str
+) -> AsyncIterator[R]:
+    """Run the body as the chat's one running query, journaled as `record` (see above)."""
+    async with chats.query_lock(chat.chat_id, ttl_s=lock_ttl_s):
+        record.status = "running"
+        index = await chats.start_query(chat.chat_id, record)
+
+        async def finish(status: RecordStatus, error: str | None) -> None:
+            record.status = status
+            record.error = error
+            await _to_the_end(chats.finish_query(chat.chat_id, index, record))
+
+        try:
+            await chats.name_if_untitled(chat, title)
+            yield record
+        except asyncio.CancelledError:
+            await finish("interrupted", CLIENT_GONE)
+            raise
+        except AppError as e:
+            await finish("failed", e.detail)
+            raise
+        except Exception as e:
+            log.exception("a run in %s failed unexpectedly", chat.chat_id)
+            message = UNEXPECTED.format(name=type(e).__name__)
+            await finish("failed", message)
+            if isinstance(e, RedisError):
+                raise
+            raise AppError(message) from e
+        await finish("done", None)
+
+
+async def _to_the_end(step: Awaitable[None]) -> None:
+    """Await `step` to its end even when this task is cancelled meanwhile, then pass the
+    cancellation on: a run's end must be journaled before its lock is released."""
+    task = asyncio.ensure_future(step)
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the step itself was cancelled, not this task
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
