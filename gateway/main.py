@@ -8,15 +8,22 @@ from contextlib import asynccontextmanager
 
 import docker
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Match
 
 from gateway.agent.llm import LLM
 from gateway.agent.loop import Agent
+from gateway.api import openapi
+from gateway.api.errors import describe, error_response
 from gateway.api.limits import BodyLimit, Limit
 from gateway.api.routes import auth, chats, files, health, query, state, tokens, web
 from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
@@ -27,7 +34,7 @@ from gateway.sandbox.executor import ExecutorUnavailable
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings, SettingsError
-from shared.errors import AppError
+from shared.errors import AppError, ErrorCode
 
 log = logging.getLogger("gateway")
 
@@ -110,16 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             https_only=settings.base_url.startswith("https://"),
         )
 
-    @app.exception_handler(AppError)
-    async def app_error(request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-
-    @app.exception_handler(RedisError)
-    async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
-        log.warning("Redis failed: %s", exc)
-        detail = "the chat store (Redis) is unavailable; try again in a moment"
-        return JSONResponse({"detail": detail}, status_code=503)
-
+    _answer_errors_as_json(app)
     for router in (
         auth.router,
         chats.router,
@@ -131,8 +129,67 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web.router,
     ):
         app.include_router(router)
+    app.include_router(auth.local_router, include_in_schema=not github_mode)
+    app.include_router(auth.github_router, include_in_schema=github_mode)
     app.mount("/static", web.static_files(), name="static")
+    openapi.install(app)
     return app
+
+
+# Starlette's own errors (unknown path, wrong method, a body that does not parse, the body
+# limit) by status; anything else they raise is a client error of no more specific kind.
+_HTTP_CODES = {
+    400: ErrorCode.INVALID_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
+
+
+def _answer_errors_as_json(app: FastAPI) -> None:
+    """Every error leaves as `{"detail", "code"}` (README: Errors), decided here and only here:
+    typed errors, FastAPI's validation, Starlette's 404/405/413, Redis failing, and bugs."""
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return error_response(*describe(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, ErrorCode.INVALID_REQUEST, jsonable_encoder(exc.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and (allowed := _allowed_methods(app, request)):
+            headers.pop("Allow", None)
+            headers["allow"] = allowed
+        code = _HTTP_CODES.get(exc.status_code)
+        if code is None:
+            code = ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.INVALID_REQUEST
+        return error_response(exc.status_code, code, exc.detail, headers)
+
+    @app.exception_handler(RedisError)
+    async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("Redis failed: %s", exc)
+        return error_response(*describe(exc))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        # The exception goes on to the server, which logs its traceback; the client learns only
+        # that the request failed.
+        return error_response(*describe(exc))
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> str:
+    """Every method some route serves at this path. Starlette names only those of the first
+    route that matched the path, and GET and POST of one path are often two routes."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.route
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 async def _stop_idle_sandboxes(sandboxes: SandboxManager, interval_s: float) -> None:

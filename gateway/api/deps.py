@@ -1,6 +1,6 @@
 """FastAPI dependencies: the clients made in the lifespan, and the caller."""
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
@@ -15,42 +15,44 @@ from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
 
+# The lifespan (gateway/main.py) puts each client on app.state; these say which type each is.
+
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return cast(Settings, request.app.state.settings)
 
 
 def get_chats(request: Request) -> ChatStore:
-    return request.app.state.chats
+    return cast(ChatStore, request.app.state.chats)
 
 
 def get_sandboxes(request: Request) -> SandboxManager:
-    return request.app.state.sandboxes
+    return cast(SandboxManager, request.app.state.sandboxes)
 
 
 def get_queries(request: Request) -> QueryService:
-    return request.app.state.queries
+    return cast(QueryService, request.app.state.queries)
 
 
 def get_agent(request: Request) -> Agent:
-    return request.app.state.agent
+    return cast(Agent, request.app.state.agent)
 
 
 def get_sessions(request: Request) -> SessionService:
-    return request.app.state.sessions
+    return cast(SessionService, request.app.state.sessions)
 
 
 def get_auth(request: Request) -> Authenticator:
-    return request.app.state.auth
+    return cast(Authenticator, request.app.state.auth)
 
 
 def get_tokens(request: Request) -> TokenStore:
-    return request.app.state.auth.tokens
+    return cast(TokenStore, request.app.state.auth.tokens)
 
 
 def get_github(request: Request) -> GitHub | None:
     """The GitHub client; None in AUTH_MODE=local."""
-    return request.app.state.auth.github
+    return cast("GitHub | None", request.app.state.auth.github)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -10,6 +10,8 @@ from typing import NamedTuple
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import ErrorCode
+
 
 class Limit(NamedTuple):
     """A body may have `content_bytes` (the setting's value, named in the 413) plus `slack` for
@@ -80,7 +82,7 @@ def _message(limit: Limit) -> str:
 
 
 async def _reject(send: Send, limit: Limit) -> None:
-    body = json.dumps({"detail": _message(limit)})
+    body = json.dumps({"detail": _message(limit), "code": ErrorCode.PAYLOAD_TOO_LARGE})
     await send(
         {
             "type": "http.response.start",

@@ -1,5 +1,5 @@
 """Asking and running code from the browser: streamed steps and answers, figures, tables, errors,
-the stop button, and the errors a busy chat or a missing LLM give."""
+the stop button, and the errors a busy chat, a missing LLM or a failing one give."""
 
 import threading
 import time
@@ -7,7 +7,7 @@ import time
 from playwright.sync_api import Page, expect
 
 from tests.e2e.screen import screenshot, sign_in
-from tests.fake_llm import FakeLLM, say, tool
+from tests.fake_llm import FakeLLM, say, status, tool
 from tests.gateway_process import GatewayProcess
 
 SINE = """import numpy as np
@@ -213,3 +213,18 @@ def test_a_gateway_without_llm_explains_and_offers_run_code(
     page.click("#delete-chat-button")
     page.click("dialog button.danger")
     expect(page.locator("#welcome")).to_be_visible()
+
+
+def test_a_failing_llm_is_named_as_the_culprit_not_the_sandbox(
+    page: Page, web_gateway: GatewayProcess, llm: FakeLLM
+) -> None:
+    llm.script(status(401, "invalid api key"))
+    sign_in(page, web_gateway)
+    new_chat(page)
+    page.fill("#prompt", "how many rows?")
+    page.press("#prompt", "Enter")
+    card = page.locator(".turn-assistant .error-card")
+    expect(card.locator("strong")).to_have_text("The LLM refused the request")
+    expect(card).to_contain_text("OPENAI_API_KEY")
+    card.locator("button").click()
+    expect(page.locator('input[name="mode"][value="code"]')).to_be_checked()

@@ -113,6 +113,7 @@ def test_bad_state_is_400_and_the_real_callback_still_works(
 
     assert response.status_code == 400
     assert "state does not match" in response.json()["detail"]
+    assert response.json()["code"] == "sign_in_failed"
     _assert_no_session(response, client)
     assert client.get(callback).status_code == 200
 
@@ -321,6 +322,7 @@ def test_local_sign_in_is_off_in_github_mode(github_gateway: GatewayProcess) -> 
     response = httpx.get(f"{github_gateway.base_url}/login/local", params={"token": token})
     assert response.status_code == 400
     assert "/login/github" in response.json()["detail"]
+    assert response.json()["code"] == "sign_in_mode_off"
     bearer = {"Authorization": f"Bearer {token}"}
     assert httpx.get(f"{github_gateway.base_url}/chats", headers=bearer).status_code == 401
 
@@ -329,6 +331,7 @@ def test_github_sign_in_in_local_mode_says_how_to_sign_in(gateway: GatewayProces
     response = httpx.get(f"{gateway.base_url}/login/github")
     assert response.status_code == 400
     assert "LOCAL_AUTH_TOKEN" in response.json()["detail"]
+    assert response.json()["code"] == "sign_in_mode_off"
 
 
 @pytest.fixture(scope="module")
@@ -380,4 +383,5 @@ def test_unreachable_github_api_is_502_and_no_session(
 
         assert response.status_code == 502
         assert "could not be reached" in response.json()["detail"]
+        assert response.json()["code"] == "github_unavailable"
         _assert_no_session(response, client)

@@ -26,6 +26,7 @@ def test_unknown_or_malformed_chat_is_404(gateway: GatewayProcess, chat_id: str)
         response = gateway.client.request(method, path, json={"code": "1"})
         assert response.status_code == 404, (method, path, response.text)
         assert "not found" in response.json()["detail"]
+        assert response.json()["code"] == "chat_not_found"
 
 
 def test_code_over_one_mebibyte_is_413(gateway: GatewayProcess, chat_id: str) -> None:
@@ -33,6 +34,7 @@ def test_code_over_one_mebibyte_is_413(gateway: GatewayProcess, chat_id: str) ->
     response = gateway.client.post(f"/query/{chat_id}", json={"code": code})
     assert response.status_code == 413
     assert "larger than" in response.json()["detail"]
+    assert response.json()["code"] == "payload_too_large"
     assert gateway.client.get(f"/chat/{chat_id}/messages").json() == []
 
 
@@ -43,6 +45,7 @@ def test_huge_body_is_refused_before_it_is_read(gateway: GatewayProcess, chat_id
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
 
 
 def test_missing_or_empty_body_is_422(gateway: GatewayProcess, chat_id: str) -> None:
@@ -50,6 +53,7 @@ def test_missing_or_empty_body_is_422(gateway: GatewayProcess, chat_id: str) -> 
     response = gateway.client.post(f"/query/{chat_id}", json={})
     assert response.status_code == 422
     assert "exactly one" in response.text
+    assert response.json()["code"] == "invalid_request"
     assert gateway.client.post(f"/query/{chat_id}", json={"code": 5}).status_code == 422
 
 
@@ -59,20 +63,44 @@ def test_natural_language_query_without_llm_names_the_settings(
     response = gateway.client.post(f"/query/{chat_id}", json={"query": "plot a sine wave"})
     assert response.status_code == 503
     assert "LLM_MODEL" in response.json()["detail"]
+    assert response.json()["code"] == "llm_not_configured"
 
 
 def test_requests_without_credentials_are_401(gateway: GatewayProcess) -> None:
-    assert httpx.get(f"{gateway.base_url}/chats").status_code == 401
+    anonymous = httpx.get(f"{gateway.base_url}/chats")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "not_signed_in"
     wrong = httpx.get(f"{gateway.base_url}/chats", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
+    assert wrong.json()["code"] == "session_expired"
     cookie = httpx.get(f"{gateway.base_url}/chats", cookies={"github_session": gateway.token})
     assert cookie.status_code == 200
 
 
 def test_login_link_sets_the_cookie(gateway: GatewayProcess) -> None:
     with httpx.Client(base_url=gateway.base_url) as browser:
-        assert browser.get("/login/local", params={"token": "wrong"}).status_code == 401
+        wrong = browser.get("/login/local", params={"token": "wrong"})
+        assert wrong.status_code == 401
+        assert wrong.json()["code"] == "invalid_login_link"
         response = browser.get("/login/local", params={"token": gateway.token})
         assert response.status_code == 200
         assert response.json()["github_session"] == gateway.token
         assert browser.get("/me").json()["id"] == "local"
+
+
+def test_missing_variables_and_files_are_told_apart(gateway: GatewayProcess, chat_id: str) -> None:
+    gateway.run(chat_id, "x = 1")
+    variable = gateway.client.get(f"/variable/{chat_id}/nope")
+    file = gateway.client.get(f"/file/{chat_id}/nope.txt")
+    assert (variable.status_code, variable.json()["code"]) == (404, "variable_not_found")
+    assert (file.status_code, file.json()["code"]) == (404, "file_not_found")
+
+
+def test_unknown_paths_and_methods_answer_json_with_a_code(gateway: GatewayProcess) -> None:
+    missing = gateway.client.get("/no/such/page")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Not Found", "code": "not_found"}
+    wrong = gateway.client.put("/tokens")
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "GET, POST"

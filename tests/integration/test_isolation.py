@@ -58,8 +58,8 @@ def test_another_users_chat_is_404_like_a_missing_one(
     absent = bob.request(method, path.format(chat=missing), **kwargs)
 
     assert foreign.status_code == absent.status_code == 404
-    assert foreign.json() == {"detail": f"chat '{chat_id}' not found"}
-    assert absent.json() == {"detail": f"chat '{missing}' not found"}
+    assert foreign.json() == {"detail": f"chat '{chat_id}' not found", "code": "chat_not_found"}
+    assert absent.json() == {"detail": f"chat '{missing}' not found", "code": "chat_not_found"}
     # Alice's chat is as she left it.
     assert alice.get(f"/file/{chat_id}/notes.txt").text == "mine"
     assert alice.get(f"/variable/{chat_id}/secret").json()["value"] == 42

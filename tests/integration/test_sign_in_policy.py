@@ -45,6 +45,7 @@ def test_others_get_403_and_no_session(
 
     assert response.status_code == 403
     detail = response.json()["detail"]
+    assert response.json()["code"] == "user_not_allowed"
     assert "'mallory' may not use this server" in detail
     assert "acme" in detail
     assert "github_session" not in client.cookies

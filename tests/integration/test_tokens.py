@@ -80,6 +80,7 @@ def test_a_token_cannot_make_tokens(github_gateway: GatewayProcess, github: Fake
 
     assert response.status_code == 403
     assert "sign in" in response.json()["detail"]
+    assert response.json()["code"] == "token_not_allowed"
 
 
 def test_token_with_an_expiry_ends_then(

@@ -84,6 +84,7 @@ def test_import_outside_import_dir_is_403(
     response = gateway.client.post(f"/upload_csv/{chat_id}", json={"file_path": target})
     assert response.status_code == 403, response.text
     assert "IMPORT_DIR" in response.json()["detail"]
+    assert response.json()["code"] == "import_not_allowed"
     assert_nothing_left(gateway, chat_id)
 
 
@@ -101,6 +102,7 @@ def test_oversize_upload_is_413_and_leaves_nothing(small_gateway: GatewayProcess
     data = b"a,b\n" + b"1,2\n" * 40_000
     response = upload(small_gateway, chat_id, "big.csv", data)
     assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
     assert_nothing_left(small_gateway, chat_id)
     assert upload(small_gateway, chat_id, "ok.csv", GOOD).status_code == 200
     small_gateway.client.delete(f"/chat/{chat_id}")

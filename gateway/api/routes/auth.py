@@ -1,18 +1,26 @@
-"""Sign-in and sign-out: GitHub OAuth, local mode's login link, the signed-in user."""
+"""Sign-in and sign-out: GitHub OAuth, local mode's login link, the signed-in user.
+
+Each sign-in mode's routes have a router of their own, so that the OpenAPI document lists only
+the ones that work on this server (the others answer 400 saying how to sign in instead).
+"""
 
 import hmac
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from gateway.api.deps import AuthDep, GitHubDep, SettingsDep, UserDep
+from gateway.api.openapi import errors
 from gateway.auth.authenticator import COOKIE_NAME, LOCAL_USER, safe_next
 from gateway.auth.github import GitHub
 from gateway.auth.users import User
 from gateway.settings import Settings
-from shared.errors import AppError, InvalidInput, Unauthorized
+from shared.errors import AppError, ErrorCode, InvalidInput, Unauthorized
 
 router = APIRouter(tags=["auth"])
+local_router = APIRouter(tags=["auth"])
+github_router = APIRouter(tags=["auth"])
 
 # Where the local path to return to after sign-in waits, in the signed OAuth state cookie.
 _NEXT_KEY = "next"
@@ -20,6 +28,14 @@ _NEXT_KEY = "next"
 
 class GithubNotConfigured(AppError):
     status = 400
+    code = ErrorCode.SIGN_IN_MODE_OFF
+
+
+_LOCATION = {"description": "where the browser goes", "schema": {"type": "string"}}
+
+
+def _redirect(status: int, to: str) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": f"Redirects to {to}", "headers": {"location": _LOCATION}}}
 
 
 def _github(github: GitHub | None) -> GitHub:
@@ -44,22 +60,28 @@ def _set_cookie(response: Response, value: str, settings: Settings, max_age: int
 
 
 @router.get("/auth/config")
-async def auth_config(settings: SettingsDep) -> dict:
+async def auth_config(settings: SettingsDep) -> dict[str, str]:
     """How to sign in to this server (no sign-in needed): `mode` is "github" or "local"."""
     return {"mode": settings.effective_auth_mode}
 
 
-@router.get("/login/local")
+@local_router.get("/login/local", responses={**_redirect(303, "`next`"), **errors(400, 401)})
 async def login_local(
     token: str, request: Request, settings: SettingsDep, next: str | None = None
 ) -> Response:
     """Exchange the local-mode token (from the printed login URL) for the session cookie;
     with `next`, a path on this server, redirect the browser there instead of answering JSON."""
     if settings.effective_auth_mode != "local":
-        raise InvalidInput("local sign-in is off on this server; sign in at /login/github")
+        raise InvalidInput(
+            "local sign-in is off on this server; sign in at /login/github",
+            ErrorCode.SIGN_IN_MODE_OFF,
+        )
     expected: str = request.app.state.local_token
     if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthorized("this login link is not valid; use the one printed at start-up")
+        raise Unauthorized(
+            "this login link is not valid; use the one printed at start-up",
+            ErrorCode.INVALID_LOGIN_LINK,
+        )
     target = safe_next(next)
     response: Response
     if target:
@@ -70,7 +92,12 @@ async def login_local(
     return response
 
 
-@router.get("/login/github")
+@github_router.get(
+    "/login/github",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={**_redirect(302, "GitHub"), **errors(503)},
+)
 async def login_github(
     request: Request, settings: SettingsDep, github: GitHubDep, next: str | None = None
 ) -> Response:
@@ -85,7 +112,10 @@ async def login_github(
     return await github.authorize_redirect(request, f"{settings.base_url}/auth/github/callback")
 
 
-@router.get("/auth/github/callback")
+@github_router.get(
+    "/auth/github/callback",
+    responses={**_redirect(303, "`next`"), **errors(400, 403, 502, 503)},
+)
 async def github_callback(
     request: Request,
     settings: SettingsDep,
@@ -103,11 +133,18 @@ async def github_callback(
     again = "open /login/github to try again"
     if error:
         reason = f"{error} ({error_description})" if error_description else error
-        raise InvalidInput(f"GitHub sign-in did not complete: {reason}; {again}")
+        raise InvalidInput(
+            f"GitHub sign-in did not complete: {reason}; {again}", ErrorCode.SIGN_IN_FAILED
+        )
     if not code:
-        raise InvalidInput(f"the callback has no `code` from GitHub; {again}")
+        raise InvalidInput(
+            f"the callback has no `code` from GitHub; {again}", ErrorCode.SIGN_IN_FAILED
+        )
     if not state:
-        raise InvalidInput(f"the callback has no `state`, so it cannot be checked; {again}")
+        raise InvalidInput(
+            f"the callback has no `state`, so it cannot be checked; {again}",
+            ErrorCode.SIGN_IN_FAILED,
+        )
     user, cookie = await auth.sign_in(request)
     response: Response
     if target:
@@ -120,8 +157,8 @@ async def github_callback(
     return response
 
 
-@router.get("/logout")
-@router.post("/logout", include_in_schema=False)
+@router.get("/logout", responses={**_redirect(303, "`next`"), **errors(503)})
+@router.post("/logout", responses={**_redirect(303, "`next`"), **errors(503)})
 async def logout(
     request: Request, auth: AuthDep, settings: SettingsDep, next: str | None = None
 ) -> Response:

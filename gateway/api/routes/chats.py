@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from gateway.api.deps import ChatDep, ChatStoreDep, SandboxesDep, UserDep
+from gateway.chats.journal import HistoryRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox.manager import SandboxManager
 
@@ -16,29 +17,33 @@ async def create_chat(user: UserDep, chats: ChatStoreDep) -> Chat:
 
 
 @router.get("/chats")
-@router.post("/chats", include_in_schema=False)
+@router.post("/chats")
 async def list_chats(user: UserDep, chats: ChatStoreDep) -> list[Chat]:
     """The caller's chats, newest first (POST is accepted too, as in the brief)."""
     return await chats.for_user(user.id)
 
 
 @router.delete("/chat/{chat_id}")
-async def delete_chat(chat: ChatDep, chats: ChatStoreDep, sandboxes: SandboxesDep) -> dict:
+async def delete_chat(
+    chat: ChatDep, chats: ChatStoreDep, sandboxes: SandboxesDep
+) -> dict[str, str]:
     """Delete a chat with its sandbox, files and variables."""
     await _delete(chat, chats, sandboxes)
     return {"deleted": chat.chat_id}
 
 
 @router.get("/chat/{chat_id}/messages")
-async def chat_messages(chat: ChatDep, chats: ChatStoreDep) -> list[dict]:
+async def chat_messages(chat: ChatDep, chats: ChatStoreDep) -> list[HistoryRecord]:
     """The chat's history, oldest first: each query with its code and result."""
     return await chats.messages(chat.chat_id)
 
 
 @router.delete("/chats/all")
-async def delete_all_chats(user: UserDep, chats: ChatStoreDep, sandboxes: SandboxesDep) -> dict:
+async def delete_all_chats(
+    user: UserDep, chats: ChatStoreDep, sandboxes: SandboxesDep
+) -> dict[str, list[str]]:
     """Delete all of the caller's chats."""
-    deleted = []
+    deleted: list[str] = []
     for chat in await chats.for_user(user.id):
         await _delete(chat, chats, sandboxes)
         deleted.append(chat.chat_id)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from gateway.api.deps import ChatDep, SessionsDep
+from gateway.api.openapi import errors
 from gateway.sandbox.files import FileInfo, media_type
 
 router = APIRouter(tags=["files"])
@@ -18,8 +19,23 @@ _INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "text/pla
 # Set on a listing that stopped early ("entries", "depth" or "time"); the body stays a list.
 TRUNCATED_HEADER = "X-Listing-Truncated"
 
+_LISTING = {
+    "headers": {
+        TRUNCATED_HEADER: {
+            "description": "Set when the listing stopped early: why",
+            "schema": {"type": "string", "enum": ["entries", "depth", "time"]},
+        }
+    }
+}
+# Any media type a file's name suggests (application/octet-stream when none); only images and
+# plain text are inline, the rest come as downloads.
+_DOWNLOAD = {
+    "description": "The file's bytes, with the media type its name suggests",
+    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+}
 
-@router.get("/files/{chat_id}")
+
+@router.get("/files/{chat_id}", responses={200: _LISTING})
 async def get_files(chat: ChatDep, sessions: SessionsDep, response: Response) -> list[FileInfo]:
     """Files in the chat's workspace: path, href (to download it), size, modified time, media
     type. Bounded and time-boxed; a cut listing has the X-Listing-Truncated header."""
@@ -29,7 +45,11 @@ async def get_files(chat: ChatDep, sessions: SessionsDep, response: Response) ->
     return listing.files
 
 
-@router.get("/file/{chat_id}/{path:path}")
+@router.get(
+    "/file/{chat_id}/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: _DOWNLOAD, **errors(400)},
+)
 async def get_file(
     chat: ChatDep, path: str, request: Request, sessions: SessionsDep
 ) -> StreamingResponse:

@@ -1,14 +1,33 @@
 """Liveness of the gateway and the services it needs."""
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from shared.errors import ErrorCode
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+class Health(BaseModel):
+    """Each service: "ok", or "down: " and why."""
+
+    status: Literal["ok", "degraded"]
+    redis: str
+    docker: str
+
+
+class HealthDown(Health):
+    """The same, as an error body too: `code` names the culprit (Redis first)."""
+
+    detail: str
+    code: Literal[ErrorCode.STORE_UNAVAILABLE, ErrorCode.SANDBOX_UNAVAILABLE]
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": HealthDown}})
 async def health(request: Request) -> JSONResponse:
     """200 when Redis and the Docker engine answer, else 503 naming what is down."""
     checks: dict[str, str] = {}
@@ -22,7 +41,14 @@ async def health(request: Request) -> JSONResponse:
         checks["docker"] = "ok"
     except Exception as e:
         checks["docker"] = f"down: {e}"
-    healthy = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
+    if checks["redis"] == "ok" and checks["docker"] == "ok":
+        return JSONResponse(Health(status="ok", **checks).model_dump())
+    down = HealthDown(
+        status="degraded",
+        **checks,
+        detail="; ".join(f"{name} is {state}" for name, state in checks.items() if state != "ok"),
+        code=ErrorCode.STORE_UNAVAILABLE
+        if checks["redis"] != "ok"
+        else ErrorCode.SANDBOX_UNAVAILABLE,
     )
+    return JSONResponse(down.model_dump(mode="json"), 503)

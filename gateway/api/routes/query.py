@@ -8,18 +8,36 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from gateway.agent.loop import AgentReply, Emit
 from gateway.api.deps import AgentDep, ChatDep, ChatStoreDep, QueriesDep, SettingsDep
+from gateway.api.errors import describe
+from gateway.api.openapi import errors
 from gateway.runs.code import CodeResult
-from shared.errors import AppError, Conflict, PayloadTooLarge
+from shared.errors import AppError, Conflict, ErrorCode, PayloadTooLarge
 from shared.protocol import DisplayEvent, ErrorEvent, StreamEvent
 
 log = logging.getLogger(__name__)
 
 
+def _exactly_one(schema: dict[str, Any]) -> None:
+    # The validator below, said in the schema: a non-blank `query`, or `code`, never both.
+    schema["oneOf"] = [
+        {
+            "required": ["query"],
+            "properties": {"query": {"type": "string", "pattern": r"\S"}, "code": {"type": "null"}},
+        },
+        {
+            "required": ["code"],
+            "properties": {"code": {"type": "string"}, "query": {"type": "null"}},
+        },
+    ]
+
+
 class QueryRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_exactly_one)
+
     query: str | None = None
     code: str | None = None
 
@@ -38,7 +56,30 @@ router = APIRouter(tags=["query"])
 _winding_down: set[asyncio.Task[None]] = set()
 
 
-@router.post("/query/{chat_id}", response_model=AgentReply | CodeResult)
+# One Server-Sent Event (in OpenAPI 3.1 the schema of an event stream describes each event).
+_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {
+            "enum": ["step_started", "code", "output", "file", "answer", "done", "error"],
+        },
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
+_STREAMED = {
+    "description": "The reply as JSON, or streamed as Server-Sent Events (`step_started`, `code`, "
+    "`output`, `file`, `answer`, then `done` with the reply or `error` with `status`, `detail` "
+    "and `code`)",
+    "content": {"text/event-stream": {"schema": _EVENT}},
+}
+
+
+@router.post(
+    "/query/{chat_id}",
+    response_model=AgentReply | CodeResult,
+    responses={200: _STREAMED, **errors(409, 502, 503, 504)},
+)
 async def query(
     chat: ChatDep,
     body: QueryRequest,
@@ -62,7 +103,7 @@ async def query(
         if not streamed:
             return await queries.run_code(chat, code)
 
-        async def run(emit: Emit) -> CodeResult:
+        async def run(emit: Emit) -> CodeResult | AgentReply:
             async def on_event(event: StreamEvent | DisplayEvent | ErrorEvent) -> None:
                 await emit("output", {"step": 1, **event.model_dump(mode="json")})
 
@@ -73,13 +114,15 @@ async def query(
         if not streamed:
             return await agent.answer(chat, question, _ignore)
 
-        async def run(emit: Emit) -> AgentReply:
+        async def run(emit: Emit) -> CodeResult | AgentReply:
             return await agent.answer(chat, question, emit)
 
     if await chats.query_running(chat.chat_id):
         # Checked before the stream starts, so a busy chat is a plain 409, not a 200 whose
         # first event is an error. The lock taken inside still settles any race.
-        raise Conflict("another query is running in this chat; wait for it to finish")
+        raise Conflict(
+            "another query is running in this chat; wait for it to finish", ErrorCode.CHAT_BUSY
+        )
     return StreamingResponse(
         _server_sent_events(run),
         media_type="text/event-stream",
@@ -103,11 +146,11 @@ async def _server_sent_events(run: Callable[[Emit], Awaitable[BaseModel]]) -> As
         try:
             reply = await run(emit)
             await queue.put(("done", reply.model_dump(mode="json")))
-        except AppError as e:
-            await queue.put(("error", {"status": e.status, "detail": e.detail}))
-        except Exception:
-            log.exception("query failed")
-            await queue.put(("error", {"status": 500, "detail": "internal error; see the log"}))
+        except Exception as e:
+            if not isinstance(e, AppError):
+                log.exception("query failed")
+            status, code, detail = describe(e)
+            await queue.put(("error", {"status": status, "detail": detail, "code": code}))
         finally:
             await queue.put(None)
 

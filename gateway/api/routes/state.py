@@ -4,36 +4,70 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from gateway.api.deps import ChatDep, SessionsDep, SettingsDep
+from gateway.api.openapi import errors
 from gateway.api.routes.files import disposition
 from gateway.sandbox.uploads import open_import, safe_filename
-from shared.errors import InvalidInput, PayloadTooLarge, Unprocessable
+from shared.errors import ErrorCode, InvalidInput, NotFound, PayloadTooLarge, Unprocessable
 from shared.protocol import LoadCsvResult, VariableInfo, VariableValue
 
 router = APIRouter(tags=["state"])
 
 _CHUNK = 1024 * 1024
+# Form fields a multipart upload may have beside its file before parsing stops (400); any at all
+# is refused once parsed (422), but a few are read first to say so.
+_MAX_FIELDS = 5
+_FILE_PATH = "^[^\\u0000]*[^./\\u0000][^\\u0000]*$"
 
 
 class ImportRequest(BaseModel):
-    file_path: str
+    file_path: str = Field(
+        description="a file in IMPORT_DIR, relative to it or absolute",
+        # No NUL byte, and not only dots and slashes (a folder, never a file): both are 400.
+        json_schema_extra={"pattern": _FILE_PATH},
+    )
 
 
-@router.get("/variables/{chat_id}")
+# The two bodies upload_csv reads itself (it streams the file instead of letting FastAPI parse it).
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+                "additionalProperties": False,
+            },
+            "encoding": {"file": {"contentType": "text/csv"}},
+        },
+        "application/json": {"schema": ImportRequest.model_json_schema()},
+    },
+}
+_CSV = {"content": {"text/csv": {"schema": {"type": "string"}}}}
+# The ASCII subset of Python's identifiers, as the schema's pattern; the route checks the rest.
+_IDENTIFIER = "^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+@router.get("/variables/{chat_id}", responses=errors(409, 502, 503, 504))
 async def list_variables(chat: ChatDep, sessions: SessionsDep) -> list[VariableInfo]:
     """The chat's variables: name, type, shape, size, whether persisted, a short preview."""
     return (await sessions.variables(chat)).variables
 
 
-@router.get("/variable/{chat_id}/{name}", response_model=VariableValue)
+@router.get(
+    "/variable/{chat_id}/{name}",
+    response_model=VariableValue,
+    responses={200: _CSV, **errors(400, 409, 502, 503, 504)},
+)
 async def get_variable(
     chat: ChatDep,
-    name: str,
+    name: Annotated[str, Path(json_schema_extra={"pattern": _IDENTIFIER})],
     sessions: SessionsDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -42,22 +76,32 @@ async def get_variable(
     """One variable as JSON (DataFrames paginated by offset/limit), or `?format=csv`."""
     if not name.isidentifier():
         raise Unprocessable(f"'{name}' is not a Python variable name")
-    if format == "csv":
-        chunks = await sessions.variable_csv(chat, name)
-        response = StreamingResponse(chunks, media_type="text/csv")
-        response.headers["content-disposition"] = disposition("attachment", f"{name}.csv")
-        return response
-    return await sessions.variable(chat, name, offset, limit)
+    try:
+        if format == "csv":
+            chunks = await sessions.variable_csv(chat, name)
+            response = StreamingResponse(chunks, media_type="text/csv")
+            response.headers["content-disposition"] = disposition("attachment", f"{name}.csv")
+            return response
+        return await sessions.variable(chat, name, offset, limit)
+    except NotFound as e:
+        # The executor's 404 names no kind; on this route it is the variable that is missing.
+        if e.code is ErrorCode.NOT_FOUND:
+            raise NotFound(e.detail, ErrorCode.VARIABLE_NOT_FOUND) from e
+        raise
 
 
-@router.post("/restart/{chat_id}")
-async def restart(chat: ChatDep, sessions: SessionsDep) -> dict:
+@router.post("/restart/{chat_id}", responses=errors(409, 502, 503, 504))
+async def restart(chat: ChatDep, sessions: SessionsDep) -> dict[str, str]:
     """Reset the session: delete all variables and files; the chat and its messages stay."""
     await sessions.restart(chat)
     return {"restarted": chat.chat_id}
 
 
-@router.post("/upload_csv/{chat_id}")
+@router.post(
+    "/upload_csv/{chat_id}",
+    responses=errors(400, 403, 409, 502, 503, 504),
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+)
 async def upload_csv(
     chat: ChatDep, request: Request, sessions: SessionsDep, settings: SettingsDep
 ) -> LoadCsvResult:
@@ -65,10 +109,12 @@ async def upload_csv(
     it is kept in the workspace and loaded as a DataFrame named after the file."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        async with request.form(max_files=1, max_fields=5) as form:
+        async with request.form(max_files=1, max_fields=_MAX_FIELDS) as form:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise Unprocessable('send the CSV as the multipart form field "file"')
+            if len(form.multi_items()) > 1:
+                raise Unprocessable('send only the multipart form field "file", the CSV')
             return await sessions.load_csv(chat, safe_filename(upload.filename), _read(upload.file))
     if content_type.startswith("application/json"):
         try:

@@ -4,8 +4,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import IdentityDep, TokensDep, UserDep
+from gateway.api.openapi import errors
 from gateway.auth.tokens import ApiToken, NewApiToken
-from shared.errors import Forbidden
+from shared.errors import ErrorCode, Forbidden
 
 router = APIRouter(tags=["tokens"])
 
@@ -20,7 +21,10 @@ class TokenRequest(BaseModel):
 async def create_token(body: TokenRequest, identity: IdentityDep, tokens: TokensDep) -> NewApiToken:
     """Create an API token for `Authorization: Bearer`; its secret is in this answer only."""
     if identity.via == "token":
-        raise Forbidden("an API token cannot create tokens; sign in (github_session) to make one")
+        raise Forbidden(
+            "an API token cannot create tokens; sign in (github_session) to make one",
+            ErrorCode.TOKEN_NOT_ALLOWED,
+        )
     return await tokens.create(identity.user.id, body.name, body.expires_in_days)
 
 
@@ -30,8 +34,8 @@ async def list_tokens(user: UserDep, tokens: TokensDep) -> list[ApiToken]:
     return await tokens.for_user(user.id)
 
 
-@router.delete("/tokens/{token_id}")
-async def revoke_token(token_id: str, user: UserDep, tokens: TokensDep) -> dict:
+@router.delete("/tokens/{token_id}", responses=errors(404))
+async def revoke_token(token_id: str, user: UserDep, tokens: TokensDep) -> dict[str, str]:
     """Revoke one of the caller's API tokens; requests with it get 401 from now on."""
     await tokens.revoke(user.id, token_id)
     return {"deleted": token_id}

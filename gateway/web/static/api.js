@@ -1,11 +1,14 @@
 // The gateway's HTTP API as the page uses it. Every error becomes an ApiError carrying the
-// status and the server's own `detail` text, which the page shows where the action happened.
+// status, the server's machine-readable `code` (README: Errors), which the page decides by, and
+// its `detail` text, which the page shows where the action happened.
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  /** `code` is null when no answer came (status 0) or the answer was not the gateway's JSON. */
+  constructor(status, detail, code = null) {
     super(detail);
     this.status = status;
     this.detail = detail;
+    this.code = code;
   }
 }
 
@@ -28,15 +31,19 @@ function detailText(body, status) {
   return `the server answered ${status}`;
 }
 
-async function errorFrom(response) {
+function codeOf(body) {
+  return body && typeof body.code === "string" ? body.code : null;
+}
+
+async function errorFrom(response, { quiet401 = false } = {}) {
   let body = null;
   try {
     body = await response.json();
   } catch {
     // Not JSON (a proxy's error page): the status says enough.
   }
-  const error = new ApiError(response.status, detailText(body, response.status));
-  if (response.status === 401) onUnauthorized(error);
+  const error = new ApiError(response.status, detailText(body, response.status), codeOf(body));
+  if (response.status === 401 && !quiet401) onUnauthorized(error);
   return error;
 }
 
@@ -53,10 +60,7 @@ async function call(method, path, { json, signal, quiet401 = false } = {}) {
     if (e.name === "AbortError") throw e;
     throw new ApiError(0, "the server cannot be reached; check that the gateway is running");
   }
-  if (!response.ok) {
-    if (quiet401 && response.status === 401) throw new ApiError(401, "not signed in");
-    throw await errorFrom(response);
-  }
+  if (!response.ok) throw await errorFrom(response, { quiet401 });
   return response.status === 204 ? null : response.json();
 }
 
@@ -94,7 +98,7 @@ export function variableCsvUrl(chatId, name) {
 /**
  * Send a query (`{query}` for the AI data scientist, or `{code}` to run directly), reading its
  * Server-Sent Events as they come: `onEvent(name, data)` for step_started, code, output, file,
- * answer, done and error. Aborting `signal` closes the stream, which makes the gateway interrupt
+ * answer, done and error (with `status`, `detail` and `code`). Aborting `signal` closes the stream, which makes the gateway interrupt
  * the code that is running.
  */
 export async function streamQuery(chatId, body, onEvent, signal) {
@@ -162,7 +166,7 @@ export function uploadCsv(chatId, file, onProgress) {
         resolve(xhr.response);
         return;
       }
-      const error = new ApiError(xhr.status, detailText(xhr.response, xhr.status));
+      const error = new ApiError(xhr.status, detailText(xhr.response, xhr.status), codeOf(xhr.response));
       if (xhr.status === 401) onUnauthorized(error);
       reject(error);
     });

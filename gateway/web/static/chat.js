@@ -4,6 +4,7 @@
 
 import { api, streamQuery } from "./api.js";
 import { h } from "./dom.js";
+import { isLlmFailure } from "./errors.js";
 import {
   AnswerView,
   StepView,
@@ -165,7 +166,7 @@ export class ChatView {
       } else if (name === "error") {
         ended = true;
         answer.abandon("error");
-        answer.setStatus(this.failure(data.status, data.detail));
+        answer.setStatus(this.failure(data));
       }
       this.hooks.scroll(this, false);
     };
@@ -182,7 +183,7 @@ export class ChatView {
         answer.setStatus(notice(text, "warn"));
       } else {
         answer.abandon("error");
-        answer.setStatus(this.failure(e.status, e.detail || String(e)));
+        answer.setStatus(this.failure(e));
       }
     } finally {
       this.controller = null;
@@ -208,7 +209,7 @@ export class ChatView {
         box.replaceChildren(StepView.fromResult(this.id, data, { label: "Result", showCode: false }).el);
       } else if (name === "error") {
         ended = true;
-        box.replaceChildren(this.failure(data.status, data.detail));
+        box.replaceChildren(this.failure(data));
       }
     };
     try {
@@ -219,7 +220,7 @@ export class ChatView {
       if (e.name === "AbortError") {
         box.replaceChildren(notice("Stopped. The code was interrupted; variables from earlier runs are kept.", "warn"));
       } else {
-        box.replaceChildren(this.failure(e.status, e.detail || String(e)));
+        box.replaceChildren(this.failure(e));
       }
     } finally {
       this.controller = null;
@@ -229,13 +230,16 @@ export class ChatView {
     }
   }
 
-  failure(status, detail) {
+  /** A failed query or run: an ApiError, or a stream's `error` event (`status`, `detail`, `code`). */
+  failure(error) {
+    const { status, code } = error;
+    const detail = error.detail || error.message || "the request failed";
     let action = null;
-    if (status === 503 && /LLM/.test(detail)) {
+    if (isLlmFailure(code)) {
       const onClick = () => this.hooks.useCode();
       action = h("button", { class: "button small", type: "button", onClick }, "Switch to Run code");
     }
-    return errorCard(detail, { status, action });
+    return errorCard(detail, { code, status, action });
   }
 
   /** Close the stream: the gateway interrupts the code that is running. */

@@ -3,6 +3,7 @@
 
 import { fileUrl } from "./api.js";
 import { formatBytes, formatShape, formatTime, h, icon } from "./dom.js";
+import { errorTitle } from "./errors.js";
 import { codeBlock } from "./highlight.js";
 import { renderMarkdown } from "./markdown.js";
 import { tableFromHtml } from "./sanitize.js";
@@ -45,8 +46,10 @@ export function userCode(code, createdAt) {
   );
 }
 
-export function errorCard(detail, { status = null, title = null, action = null } = {}) {
-  const heading = title || errorTitle(status);
+/** An error where it happened: `code` and `status` (an ApiError's, or a stream's `error` event's)
+ * choose the heading unless `title` is given. */
+export function errorCard(detail, { code = null, status = null, title = null, action = null } = {}) {
+  const heading = title || errorTitle(code, status);
   return h(
     "div",
     { class: "error-card", role: "alert" },
@@ -54,15 +57,6 @@ export function errorCard(detail, { status = null, title = null, action = null }
     h("p", {}, detail),
     action,
   );
-}
-
-function errorTitle(status) {
-  if (status === 409) return "This chat is busy";
-  if (status === 503) return "Not available right now";
-  if (status === 413) return "Too large";
-  if (status === 502) return "The sandbox did not answer";
-  if (status === 0) return "No connection";
-  return "Something went wrong";
 }
 
 export function notice(text, kind = "info") {

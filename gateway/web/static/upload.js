@@ -98,7 +98,7 @@ export class Uploader {
       this.hooks.done(view, result);
       return true;
     } catch (e) {
-      this.error(`${file.name} was not loaded: ${e.detail || e.message}`, e.status);
+      this.error(`${file.name} was not loaded: ${e.detail || e.message}`, e.code);
       return false;
     }
   }
@@ -114,9 +114,9 @@ export class Uploader {
     fill(this.status);
   }
 
-  error(message, status = null) {
+  error(message, code = null) {
     const dismiss = h("button", { class: "link-button", type: "button", onClick: () => this.hide() }, "Dismiss");
-    const title = status === 413 ? "File too large. " : "";
+    const title = code === "payload_too_large" ? "File too large. " : "";
     const text = h("span", { class: "upload-error" }, title, message);
     this.show(h("div", { class: "upload-row", role: "alert" }, text, dismiss));
     this.status.classList.add("failed");
