@@ -6,9 +6,6 @@ ENV_FILE := .env
 # ADS_ENV_FILE names it as the gateway's env_file, which hands every setting to the gateway.
 COMPOSE := ADS_ENV_FILE=$(abspath $(ENV_FILE)) docker compose --env-file $(ENV_FILE)
 SHELL_SCRIPTS := $(wildcard deploy/*.sh) .ci/run
-# The lint steps beyond ruff and shellcheck. The type checker joins here once
-# `$(PYTHON) -m mypy` passes (it reads its settings from pyproject.toml).
-TYPE_CHECK :=
 
 .PHONY: up down logs images lock test test-unit lint bench deps help
 
@@ -45,15 +42,15 @@ test: deps ## Run lint and the whole test suite against real Docker and Redis
 	@$(MAKE) --no-print-directory lint
 	$(PYTHON) -m pytest
 
-test-unit: ## Only the tests that need neither Docker nor Redis
+test-unit: ## Only the tests that need no Docker (some start a redis-server of their own)
 	$(PYTHON) -m pytest tests/unit
 
-lint: ## ruff lint and format check, shellcheck over deploy/ and .ci/run
+lint: ## ruff lint and format check, mypy --strict, shellcheck over deploy/ and .ci/run
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
 	@command -v shellcheck >/dev/null || { echo "lint: shellcheck is missing: make deps (or apt-get install shellcheck)" >&2; exit 1; }
 	shellcheck --external-sources $(SHELL_SCRIPTS)
-	$(TYPE_CHECK)
 
 bench: deps ## Measure warm and cold round trips through the gateway
 	@deploy/images.sh sandbox

@@ -1,10 +1,12 @@
-"""Every Redis key the gateway writes, in one place.
+"""Every Redis key the gateway writes, in one place, and how values are read back as text.
 
 Ownership instead of expiry: a chat's keys are deleted with the chat, a user's chat index with its
 last chat; query locks expire on their own so a crashed gateway cannot wedge a chat. Sign-in
 sessions, OAuth states and API tokens with an expiry carry a TTL; a user's profile and token index
 live as long as the user.
 """
+
+from collections.abc import Mapping
 
 PREFIX = "ads:"
 
@@ -72,3 +74,21 @@ def running_queries() -> str:
     """Hash chat_id -> index of its journal entry of the query now running. A gateway that
     starts finds here the queries its predecessor died in the middle of."""
     return f"{PREFIX}running"
+
+
+def text(value: bytes | str) -> str:
+    """A value read back from Redis. The gateway's client decodes replies (decode_responses=True,
+    main.py), so this is always str; redis-py's types cannot say which way a client was made."""
+    if isinstance(value, bytes):
+        raise TypeError("the Redis client must be made with decode_responses=True")
+    return value
+
+
+def text_or_none(value: bytes | str | None) -> str | None:
+    """A value that may be missing (GET, HGET, GETDEL), read back as text."""
+    return None if value is None else text(value)
+
+
+def text_hash(data: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    """A hash read back from Redis (HGETALL) as text."""
+    return {text(key): text(value) for key, value in data.items()}

@@ -9,13 +9,14 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
 
 from gateway.settings import Settings
-from shared.errors import AppError, ServiceUnavailable
+from shared.errors import AppError, ErrorCode, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class LLMFailed(AppError):
     """The LLM answered, but not usefully (bad key, unknown model, a malformed reply)."""
 
     status = 502
+    code = ErrorCode.LLM_ERROR
 
 
 @dataclass
@@ -79,8 +81,10 @@ class LLM:
         try:
             stream = await self._client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                tools=tools,  # type: ignore[arg-type]
+                # The agent builds both in the chat-completions wire format; these are the openai
+                # package's TypedDicts for that same JSON.
+                messages=cast(list[ChatCompletionMessageParam], messages),
+                tools=cast(list[ChatCompletionToolUnionParam], tools),
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -121,20 +125,27 @@ class LLM:
             case openai.RateLimitError():
                 return ServiceUnavailable(
                     f"{where} is rate-limiting requests (429) even after retries; try again in a "
-                    "minute, or raise the provider's limits"
+                    "minute, or raise the provider's limits",
+                    ErrorCode.LLM_UNAVAILABLE,
                 )
             case openai.APITimeoutError():
                 return ServiceUnavailable(
-                    f"{where} did not answer within {self._timeout_s:.0f} s (LLM_TIMEOUT_S)"
+                    f"{where} did not answer within {self._timeout_s:.0f} s (LLM_TIMEOUT_S)",
+                    ErrorCode.LLM_UNAVAILABLE,
                 )
             case openai.APIConnectionError():
-                return LLMFailed(f"could not reach {where}; check OPENAI_BASE_URL and the network")
+                return LLMFailed(
+                    f"could not reach {where}; check OPENAI_BASE_URL and the network",
+                    ErrorCode.LLM_UNAVAILABLE,
+                )
             case openai.AuthenticationError() | openai.PermissionDeniedError():
                 return LLMFailed(f"{where} refused the credentials; check OPENAI_API_KEY")
             case openai.NotFoundError():
                 return LLMFailed(f"{where} does not know this model or path; check LLM_MODEL")
             case openai.APIStatusError(status_code=status) if status >= 500:
-                return ServiceUnavailable(f"{where} is failing ({status}) even after retries")
+                return ServiceUnavailable(
+                    f"{where} is failing ({status}) even after retries", ErrorCode.LLM_UNAVAILABLE
+                )
             case openai.APIStatusError(status_code=status):
                 return LLMFailed(f"{where} rejected the request ({status}): {_message(error)}")
         return LLMFailed(f"{where} sent a reply that could not be read: {error}")

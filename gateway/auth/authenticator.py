@@ -21,7 +21,7 @@ from gateway.auth.sign_in_sessions import SessionStore
 from gateway.auth.tokens import TOKEN_PREFIX, TokenStore
 from gateway.auth.users import User, UserStore, github_user_id
 from gateway.settings import Settings
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import ErrorCode, Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +157,13 @@ class Authenticator:
         identity = await self._resolve(given)
         if identity is None:
             raise Unauthorized(
-                "the session or token is not valid (expired, revoked or signed out); sign in again"
+                "the session or token is not valid (expired, revoked or signed out); sign in again",
+                ErrorCode.SESSION_EXPIRED,
             )
         # Checked on every request, not only at sign-in: taking someone off the allow-list
         # (and restarting) ends their existing sessions and tokens too.
         if not self._local and not self.policy.admits(identity.user):
-            raise Forbidden(self.policy.refusal(identity.user))
+            raise Forbidden(self.policy.refusal(identity.user), ErrorCode.USER_NOT_ALLOWED)
         return identity
 
     async def _resolve(self, given: str) -> Identity | None:
@@ -201,7 +202,7 @@ class Authenticator:
             orgs=member_of,
         )
         if not self.policy.admits(user):
-            raise Forbidden(self.policy.refusal(user))
+            raise Forbidden(self.policy.refusal(user), ErrorCode.USER_NOT_ALLOWED)
         await self._users.save(user)
         # A new session id at each sign-in; a session this browser had before is ended, so an
         # id planted in it beforehand (session fixation) is worth nothing.

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from gateway import keys
 from gateway.settings import Settings
-from shared.errors import BadGateway, InvalidInput
+from shared.errors import BadGateway, ErrorCode, InvalidInput
 
 # authlib's httpx integration runs on httpx2 when it is installed and on httpx otherwise; its
 # network errors are that module's, so they are caught from the same module it picked.
@@ -53,7 +53,7 @@ class _StateStore:
     async def get(self, name: str) -> str | None:
         # GETDEL, not GET: authlib reads the state once per callback, so taking it in the same
         # step makes two racing callbacks with one state unable to both use it.
-        return await self._redis.getdel(keys.oauth_state(name))
+        return keys.text_or_none(await self._redis.getdel(keys.oauth_state(name)))
 
     async def set(self, name: str, value: str, expires_in: int) -> None:
         await self._redis.set(keys.oauth_state(name), value, ex=min(expires_in, SIGN_IN_WINDOW_S))
@@ -86,35 +86,50 @@ class GitHub:
 
     async def authorize_redirect(self, request: Request, redirect_uri: str) -> Response:
         """The redirect to GitHub's authorize page, with a fresh state and PKCE challenge."""
-        return await self._app.authorize_redirect(request, redirect_uri)
+        # A starlette RedirectResponse; authlib's stubs leave it untyped.
+        response: Response = await self._app.authorize_redirect(request, redirect_uri)
+        return response
 
     async def access_token(self, request: Request) -> dict[str, Any]:
         """Check the callback's state against the sign-in this browser started and trade its
         code for an access token."""
         try:
-            return await self._app.authorize_access_token(request)
+            # The token endpoint's JSON (authlib's OAuth2Token, a dict); untyped in the stubs.
+            token: dict[str, Any] = await self._app.authorize_access_token(request)
+            return token
         except MismatchingStateError as e:
             raise InvalidInput(
                 "the sign-in state does not match a sign-in started in this browser: it is "
                 "wrong, expired or already used; open /login/github again in the browser you "
-                "sign in with"
+                "sign in with",
+                ErrorCode.SIGN_IN_FAILED,
             ) from e
         except OAuthError as e:
             raise InvalidInput(
                 f"GitHub did not accept the sign-in code ({e.error}: {e.description}); "
-                "open /login/github again"
+                "open /login/github again",
+                ErrorCode.SIGN_IN_FAILED,
             ) from e
         except _http.HTTPError as e:
-            raise BadGateway(f"GitHub could not be reached to finish the sign-in: {e}") from e
+            raise BadGateway(
+                f"GitHub could not be reached to finish the sign-in: {e}",
+                ErrorCode.GITHUB_UNAVAILABLE,
+            ) from e
 
     async def user(self, token: dict[str, Any]) -> GitHubUser:
         response = await self._get("/user", token)
         if response.status_code != 200:
-            raise BadGateway(f"GitHub answered {response.status_code} for the signed-in user")
+            raise BadGateway(
+                f"GitHub answered {response.status_code} for the signed-in user",
+                ErrorCode.GITHUB_UNAVAILABLE,
+            )
         try:
             return GitHubUser.model_validate(response.json())
         except (ValueError, ValidationError) as e:
-            raise BadGateway("GitHub's answer for the signed-in user was not a user") from e
+            raise BadGateway(
+                "GitHub's answer for the signed-in user was not a user",
+                ErrorCode.GITHUB_UNAVAILABLE,
+            ) from e
 
     async def is_member(self, token: dict[str, Any], org: str) -> bool:
         """Whether the user is an active member of the org (needs the read:org scope)."""
@@ -126,15 +141,22 @@ class GitHub:
                 log.warning("GitHub refused the membership check of %s: %s", org, response.text)
             return False
         if response.status_code != 200:
-            raise BadGateway(f"GitHub answered {response.status_code} for a membership of {org}")
+            raise BadGateway(
+                f"GitHub answered {response.status_code} for a membership of {org}",
+                ErrorCode.GITHUB_UNAVAILABLE,
+            )
         try:
             membership = response.json()
         except ValueError as e:
-            raise BadGateway("GitHub's answer for an org membership was not JSON") from e
+            raise BadGateway(
+                "GitHub's answer for an org membership was not JSON", ErrorCode.GITHUB_UNAVAILABLE
+            ) from e
         return isinstance(membership, dict) and membership.get("state") == "active"
 
     async def _get(self, path: str, token: dict[str, Any]) -> Any:
         try:
             return await self._app.get(f"{self._api}{path}", token=token, headers=_API_HEADERS)
         except _http.HTTPError as e:
-            raise BadGateway(f"GitHub's API could not be reached: {e}") from e
+            raise BadGateway(
+                f"GitHub's API could not be reached: {e}", ErrorCode.GITHUB_UNAVAILABLE
+            ) from e

@@ -63,7 +63,7 @@ class SessionStore:
         if session_id is None:
             return None
         key = keys.login(session_id)
-        data = await self._redis.hgetall(key)
+        data = keys.text_hash(await self._redis.hgetall(key))
         if not {"user_id", "created_at", "last_seen"} <= data.keys():
             return None
         now = self._clock()

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from gateway import keys
-from shared.errors import NotFound
+from shared.errors import ErrorCode, NotFound
 
 # Marks the string as one of ours, so it is told apart from a session cookie by its look, and so
 # secret scanners can be taught to find leaked ones.
@@ -77,7 +77,7 @@ class TokenStore:
 
     async def for_user(self, user_id: str) -> list[ApiToken]:
         """The user's live tokens, oldest first; expired ones leave the index here."""
-        index = await self._redis.hgetall(keys.user_tokens(user_id))
+        index = keys.text_hash(await self._redis.hgetall(keys.user_tokens(user_id)))
         if not index:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -97,9 +97,9 @@ class TokenStore:
     async def revoke(self, user_id: str, token_id: str) -> None:
         """Delete one of the user's tokens; another user's token id is NotFound, like a made-up
         one, so ids cannot be probed."""
-        digest = await self._redis.hget(keys.user_tokens(user_id), token_id)
+        digest = keys.text_or_none(await self._redis.hget(keys.user_tokens(user_id), token_id))
         if digest is None:
-            raise NotFound(f"token '{token_id}' not found")
+            raise NotFound(f"token '{token_id}' not found", ErrorCode.TOKEN_NOT_FOUND)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.api_token(digest))
             pipe.hdel(keys.user_tokens(user_id), token_id)
@@ -107,7 +107,7 @@ class TokenStore:
 
     async def resolve(self, token: str) -> str | None:
         """The user id of a live token; None for an unknown, revoked or expired one."""
-        row = await self._redis.hgetall(keys.api_token(_digest(token)))
+        row = keys.text_hash(await self._redis.hgetall(keys.api_token(_digest(token))))
         if not row.get("user_id"):
             return None
         # The key's TTL removes an expired token within moments; this makes the end exact.

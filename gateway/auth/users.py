@@ -51,7 +51,7 @@ class UserStore:
             await pipe.execute()
 
     async def get(self, user_id: str) -> User | None:
-        data = await self._redis.hgetall(keys.user(user_id))
+        data = keys.text_hash(await self._redis.hgetall(keys.user(user_id)))
         if not data.get("login"):
             return None
         return User(

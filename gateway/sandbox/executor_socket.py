@@ -101,6 +101,7 @@ def _step(dir_fd: int, name: str) -> int:
 def peer_uid(sock: socket.socket) -> int:
     """The uid of the process that listens on the other end of a connected unix socket."""
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    uid: int  # struct unpacks each "i" as an int
     _pid, uid, _gid = struct.unpack("3i", creds)
     return uid
 

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from shared.errors import InvalidPath, NotFound
+from shared.errors import ErrorCode, InvalidPath, NotFound
 from shared.ids import workspace_parts
 
 # Every entry read counts (files, folders, links, anything), so 100k symlinks cost no more than
@@ -188,7 +188,7 @@ def open_file(workspace: Path, path: str) -> tuple[int, os.stat_result]:
         # The rule: the workspace folder is ours; below it, one component at a time, by descriptor.
         dir_fd = os.open(workspace, _DIR_FLAGS)
     except FileNotFoundError as e:
-        raise NotFound(f"file '{_shown(path)}' not found") from e
+        raise NotFound(f"file '{_shown(path)}' not found", ErrorCode.FILE_NOT_FOUND) from e
     try:
         for part in parts[:-1]:
             next_fd = _open_component(dir_fd, part, os.O_RDONLY | os.O_DIRECTORY, path)
@@ -201,7 +201,7 @@ def open_file(workspace: Path, path: str) -> tuple[int, os.stat_result]:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise NotFound(f"'{_shown(path)}' is not a regular file")
+        raise NotFound(f"'{_shown(path)}' is not a regular file", ErrorCode.FILE_NOT_FOUND)
     return fd, st
 
 
@@ -215,7 +215,7 @@ def _open_component(dir_fd: int, name: str, flags: int, path: str) -> int:
                 f"'{_shown(path)}' goes through a symbolic link; links are not served"
             ) from e
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise NotFound(f"file '{_shown(path)}' not found") from e
+            raise NotFound(f"file '{_shown(path)}' not found", ErrorCode.FILE_NOT_FOUND) from e
         raise
 
 

@@ -26,8 +26,8 @@ from gateway.sandbox import folders as chat_folders
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.executor_socket import SANDBOX_UID, SandboxSocketBackend, sandbox_uid
 from gateway.settings import Settings
+from shared.errors import ErrorCode, SandboxError
 from shared.errors import NotFound as ChatNotFound
-from shared.errors import SandboxError
 from shared.protocol import SOCKET_DIR, SOCKET_NAME, STATE_DIR, WORKSPACE_DIR
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class SandboxManager:
     async def _refuse_if_deleted(self, chat_id: str) -> None:
         if await self._is_deleted(chat_id):
             await asyncio.to_thread(self._remove, chat_id)
-            raise ChatNotFound(f"chat '{chat_id}' not found")
+            raise ChatNotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
 
     def mark_unavailable(self, chat_id: str) -> None:
         """Forget that the chat's executor answered; the next ensure_running checks Docker."""
@@ -404,7 +404,9 @@ class SandboxManager:
 
 def _secret_of(container: Container) -> str | None:
     """The executor secret the container was created with (None: made by an older gateway)."""
-    for entry in container.attrs.get("Config", {}).get("Env") or []:
+    # Docker's inspect JSON: Config.Env is a list of "NAME=value" strings.
+    env: list[str] = container.attrs.get("Config", {}).get("Env") or []
+    for entry in env:
         name, _, value = entry.partition("=")
         if name == ENV_SECRET and value:
             return value

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from shared.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
@@ -127,12 +127,15 @@ def open_import(import_dir: Path | None, file_path: str) -> ImportedFile:
     if import_dir is None:
         raise Forbidden(
             "importing files from the server's disk is disabled; set IMPORT_DIR to allow a "
-            "folder, or upload the file as multipart/form-data"
+            "folder, or upload the file as multipart/form-data",
+            ErrorCode.IMPORT_NOT_ALLOWED,
         )
     if "\x00" in file_path:
         raise InvalidInput("the file path contains a NUL byte")
     root = import_dir.resolve()
-    outside = Forbidden(f"'{file_path}' is outside the import folder IMPORT_DIR")
+    outside = Forbidden(
+        f"'{file_path}' is outside the import folder IMPORT_DIR", ErrorCode.IMPORT_NOT_ALLOWED
+    )
     try:
         # O_PATH: no file is opened for reading (no device's open has an effect, no FIFO waits)
         # before we know what it is and where it lies.
@@ -142,7 +145,9 @@ def open_import(import_dir: Path | None, file_path: str) -> ImportedFile:
         if not _leads_inside(root, file_path):
             raise outside from e
         if isinstance(e, (FileNotFoundError, NotADirectoryError)):
-            raise NotFound(f"'{file_path}' does not exist in the import folder") from e
+            raise NotFound(
+                f"'{file_path}' does not exist in the import folder", ErrorCode.FILE_NOT_FOUND
+            ) from e
         raise InvalidInput(f"'{file_path}' cannot be opened: {e.strerror}") from e
     try:
         opened = Path(os.readlink(f"/proc/self/fd/{found}"))
