@@ -83,6 +83,24 @@ class GatewayProcess:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def wait_for_file(self, chat_id: str, name: str, within_s: float) -> None:
+        """Wait until the chat's workspace lists `name`: the sign a running cell gives that it
+        got as far as writing it (files are listed while a cell runs)."""
+        deadline = time.monotonic() + within_s
+        while name not in [f["path"] for f in self.client.get(f"/files/{chat_id}").json()]:
+            assert time.monotonic() < deadline, f"{name} did not appear within {within_s} s"
+            time.sleep(0.05)
+
+    def wait_until_running(self, chat_id: str, within_s: float) -> None:
+        """Wait until the chat's newest history record is a run in progress."""
+        deadline = time.monotonic() + within_s
+        while not (
+            (history := self.client.get(f"/chat/{chat_id}/messages").json())
+            and history[-1]["status"] == "running"
+        ):
+            assert time.monotonic() < deadline, f"no run started within {within_s} s"
+            time.sleep(0.05)
+
     @contextmanager
     def new_chat(self) -> Iterator[str]:
         """A fresh chat, deleted (with its sandbox and files) afterwards."""

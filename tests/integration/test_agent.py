@@ -205,10 +205,11 @@ def test_second_query_while_one_runs_is_409(
     llm.script(tool("import time\ntime.sleep(3)"), say("slept"))
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(ask, agent_gateway, chat, "sleep")
-        time.sleep(1)
+        agent_gateway.wait_until_running(chat, within_s=30)
         second = ask(agent_gateway, chat, "and this?")
         assert second.status_code == 409
         assert "another query" in second.json()["detail"]
+        assert second.json()["code"] == "chat_busy"
         assert agent_gateway.client.post(f"/query/{chat}", json={"code": "1"}).status_code == 409
         assert first.result(timeout=30).status_code == 200
 
@@ -225,6 +226,7 @@ def test_rate_limit_is_retried_then_explained(
     limited = ask(agent_gateway, chat, "hi again")
     assert limited.status_code == 503
     assert "rate-limiting" in limited.json()["detail"]
+    assert limited.json()["code"] == "llm_unavailable"
     assert llm.remaining() == 0
 
 
@@ -236,6 +238,7 @@ def test_slow_llm_is_503_naming_the_timeout(gateway_env, llm: FakeLLM, tmp_path:
         response = ask(gateway, chat_id, "hello")
         assert response.status_code == 503
         assert "LLM_TIMEOUT_S" in response.json()["detail"]
+        assert response.json()["code"] == "llm_unavailable"
         history = gateway.client.get(f"/chat/{chat_id}/messages").json()
         assert history[-1]["status"] == "failed"
         gateway.client.delete(f"/chat/{chat_id}")
@@ -254,6 +257,7 @@ def test_unreachable_llm_is_502_naming_the_url(gateway_env, tmp_path: Path) -> N
         response = ask(gateway, chat_id, "hello")
         assert response.status_code == 502
         assert down in response.json()["detail"]
+        assert response.json()["code"] == "llm_unavailable"
         assert gateway.run(chat_id, "1 + 1")["result"] == "2"  # code still runs without the LLM
         gateway.client.delete(f"/chat/{chat_id}")
 
@@ -282,14 +286,15 @@ def test_query_with_threads_does_not_block_other_chats(
     agent_gateway: GatewayProcess, chat: str, llm: FakeLLM
 ) -> None:
     other = agent_gateway.client.post("/create_chat").json()["chat_id"]
-    llm.script(tool("import time\ntime.sleep(2)"), say("ok"))
+    # Long enough that the other chat's first query (a container start) ends well before it.
+    llm.script(tool("import time\ntime.sleep(8)"), say("ok"))
     result: dict = {}
     worker = threading.Thread(target=lambda: result.update(r=ask(agent_gateway, chat, "slow")))
     worker.start()
-    time.sleep(0.5)
-    started = time.monotonic()
+    agent_gateway.wait_until_running(chat, within_s=30)
     assert agent_gateway.run(other, "'fast'")["result"] == "'fast'"
-    assert time.monotonic() - started < 2
+    # Answered while the slow query still runs: it did not wait for it.
+    assert agent_gateway.client.get(f"/chat/{chat}/messages").json()[-1]["status"] == "running"
     worker.join(30)
     assert result["r"].status_code == 200
     agent_gateway.client.delete(f"/chat/{other}")

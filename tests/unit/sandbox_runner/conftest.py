@@ -133,6 +133,14 @@ class Executor:
         assert cell.end.status == "ok", cell.events
         return cell.displays[-1].data["text/plain"]
 
+    def wait_until_busy(self, within_s: float = 10) -> None:
+        """Wait until a cell (or variable request) holds the kernel."""
+        with self.new_client() as client:
+            deadline = time.monotonic() + within_s
+            while not client.get("/health").json()["busy"]:
+                assert time.monotonic() < deadline, f"nothing ran within {within_s} s"
+                time.sleep(0.01)
+
     def kill_kernel(self) -> None:
         """SIGKILL the kernel while idle, as the OOM killer would, and wait until it is gone."""
         pid = self.health()["kernel_pid"]

