@@ -5,6 +5,9 @@ ENV_FILE := .env
 # Compose reads the env file twice: --env-file for the ${...} in docker-compose.yml, and
 # ADS_ENV_FILE names it as the gateway's env_file, which hands every setting to the gateway.
 COMPOSE := ADS_ENV_FILE=$(abspath $(ENV_FILE)) docker compose --env-file $(ENV_FILE)
+# Test files run in this many pytest-xdist workers, each with its own Redis, gateways and DATA_DIR;
+# the suite mostly waits on containers and timeouts, so three overlap well even on two cores.
+TEST_WORKERS ?= 3
 SHELL_SCRIPTS := $(wildcard deploy/*.sh) .ci/run
 
 .PHONY: up down logs images lock test test-unit lint bench deps help
@@ -40,7 +43,7 @@ deps: ## Install what the tests need on this host: Python packages, redis-server
 test: deps ## Run lint and the whole test suite against real Docker and Redis
 	@deploy/images.sh sandbox
 	@$(MAKE) --no-print-directory lint
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: ## Only the tests that need no Docker (some start a redis-server of their own)
 	$(PYTHON) -m pytest tests/unit
