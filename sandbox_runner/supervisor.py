@@ -51,6 +51,9 @@ class Supervisor:
         # Why there is no kernel, when it was dropped outside a cell; said in the next EndEvent.
         self._missing_reason = "the Python kernel was not running"
         self._claim = threading.Lock()
+        # Set once the claimed cell's code is over (its end may still be on its way to the
+        # client): nothing is left for `interrupt` to stop.
+        self._cell_over = False
         # Guards replacing the kernel against a concurrent interrupt() signalling a dead one.
         self._kernel_lock = threading.Lock()
         # What the next EndEvent says about a kernel started outside a cell (first start with a
@@ -93,6 +96,7 @@ class Supervisor:
         """Hold the right to use the kernel; Conflict(busy) if a cell is running."""
         if not self._claim.acquire(blocking=False):
             raise Conflict(busy)
+        self._cell_over = False
         try:
             yield
         finally:
@@ -118,7 +122,9 @@ class Supervisor:
     def interrupt(self) -> bool:
         with self._kernel_lock:
             kernel = self._kernel
-            if not self._claim.locked() or kernel is None or not kernel.alive():
+            if not self._claim.locked() or self._cell_over:
+                return False
+            if kernel is None or not kernel.alive():
                 return False
             kernel.interrupt()
             return True
@@ -149,10 +155,13 @@ class Supervisor:
         kernel.execution_count += 1
         cell = CellRun(kernel, timeout_s, self._config.output_limit)
         budget = OutputBudget()
-        for event in cell.run(request.code, started):
-            # Past the budget the kernel is still read (and its output dropped) until the cell ends.
-            if (admitted := budget.admit(event)) is not None:
-                yield admitted
+        try:
+            for event in cell.run(request.code, started):
+                # Past the budget the kernel is still read (its output dropped) until the cell ends.
+                if (admitted := budget.admit(event)) is not None:
+                    yield admitted
+        finally:
+            self._cell_over = True
         if cell.lost_reason is not None:
             if self._resetting:
                 kernel_info = KernelInfo(restarted=True, state="lost", reason=cell.lost_reason)
