@@ -4,6 +4,7 @@ import logging
 
 import uvicorn
 
+from gateway.api import access_log
 from gateway.settings import Settings
 
 
@@ -11,6 +12,7 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    access_log.install()
     settings = Settings()
     host = settings.host or ("127.0.0.1" if settings.effective_auth_mode == "local" else "0.0.0.0")
     # A bounded graceful shutdown: streams and long queries must not hold a restart hostage.

@@ -23,6 +23,7 @@ from starlette.routing import Match
 from gateway.agent.llm import LLM
 from gateway.agent.loop import Agent
 from gateway.api import openapi
+from gateway.api.csrf import SameOriginStateChanges
 from gateway.api.errors import describe, error_response
 from gateway.api.limits import BodyLimit, Limit
 from gateway.api.routes import auth, chats, files, health, query, state, tokens, web
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_limit=Limit(settings.max_code_bytes, "MAX_CODE_BYTES"),
         limits={"/upload_csv/": Limit(settings.max_upload_bytes, "MAX_UPLOAD_BYTES")},
     )
+    # Outside the body limit: a forged request is refused before its body is read.
+    app.add_middleware(SameOriginStateChanges, public_url=settings.public_url)
     if github_mode:
         # authlib keeps the marker of a sign-in in progress in Starlette's session: a cookie of
         # its own, signed, living only as long as a sign-in may take. It never holds the

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         default="https://api.github.com", description="GITHUB_API_URL: GitHub's API address"
     )
     # An entry of only digits is an id, so it keeps matching after a rename. Both lists empty:
-    # any GitHub user may sign in.
+    # any GitHub user may sign in, which must be asked for with ALLOW_ANY_GITHUB_USER.
     allowed_github_users: str = Field(
         default="",
         description="ALLOWED_GITHUB_USERS: comma-separated GitHub logins or numeric ids allowed in",
@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     allowed_github_orgs: str = Field(
         default="",
         description="ALLOWED_GITHUB_ORGS: comma-separated GitHub orgs whose members are allowed in",
+    )
+    allow_any_github_user: bool = Field(
+        default=False,
+        description="ALLOW_ANY_GITHUB_USER: with both allow-lists empty, let any GitHub user in",
     )
     # Both bounds keep a stolen cookie useful for a bounded time.
     session_idle_timeout_s: float = Field(
@@ -193,6 +197,15 @@ class Settings(BaseSettings):
         secret_problem = _session_secret_problem(self.session_secret)
         if secret_problem:
             problems.append(secret_problem)
+        if not (
+            self.allowed_github_user_entries
+            or self.allowed_github_org_list
+            or self.allow_any_github_user
+        ):
+            problems.append(
+                "ALLOWED_GITHUB_USERS and ALLOWED_GITHUB_ORGS are both empty, which would let any "
+                "GitHub account in: name who may sign in, or set ALLOW_ANY_GITHUB_USER=true"
+            )
         return problems
 
     @property

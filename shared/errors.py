@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     SESSION_EXPIRED = "session_expired"
     INVALID_LOGIN_LINK = "invalid_login_link"
     FORBIDDEN = "forbidden"
+    CROSS_SITE_REQUEST = "cross_site_request"
     USER_NOT_ALLOWED = "user_not_allowed"
     IMPORT_NOT_ALLOWED = "import_not_allowed"
     TOKEN_NOT_ALLOWED = "token_not_allowed"

@@ -123,6 +123,7 @@ def github_gateway_env(gateway_env: dict[str, str], fake_github: FakeGitHub) -> 
         "SESSION_SECRET": secrets.token_urlsafe(32),
         "GITHUB_URL": fake_github.url,
         "GITHUB_API_URL": fake_github.api_url,
+        "ALLOW_ANY_GITHUB_USER": "true",
     }
 
 

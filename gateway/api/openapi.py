@@ -3,9 +3,10 @@ answer with, and each has the error body (`detail`, `code`).
 
 The statuses every route of a kind shares are derived here, in one place, from what the route
 depends on, so a new route is documented like its siblings without repeating them: signed-in
-routes answer 401/403 and 503 (the chat store), chat routes 404, routes with parameters or a
-body 422, routes with a body 400 and 413, and any route 500. Route-specific statuses (409, 502, ...)
-are named on the route's decorator with `errors(...)`.
+routes answer 401/403 and 503 (the chat store), state-changing ones 403 (a cross-site request),
+chat routes 404, routes with parameters or a body 422, routes with a body 400 and 413, and any
+route 500. Route-specific statuses (409, 502, ...) are named on the route's decorator with
+`errors(...)`.
 """
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel
 
+from gateway.api.csrf import STATE_CHANGING
 from gateway.api.deps import get_chat, get_identity
 from gateway.api.errors import ErrorBody, ValidationErrorBody
 
@@ -26,7 +28,8 @@ DESCRIPTIONS: dict[int, str] = {
     "`sign_in_mode_off`), or a body that does not parse (`invalid_request`)",
     401: "Not signed in, or the session or token ended (`not_signed_in`, `session_expired`, "
     "`invalid_login_link`)",
-    403: "Not allowed (`user_not_allowed`, `import_not_allowed`, `token_not_allowed`)",
+    403: "Not allowed (`user_not_allowed`, `import_not_allowed`, `token_not_allowed`), or a "
+    "state change with the cookie from another origin (`cross_site_request`)",
     404: "Not found (`chat_not_found`, also for another user's chat; `file_not_found`, "
     "`variable_not_found`, `token_not_found`)",
     409: "The chat is busy (`chat_busy`), or code in the sandbox got in the way (`conflict`)",
@@ -79,7 +82,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
             continue
         for method in route.methods or ():
             operation = document["paths"][route.path_format][method.lower()]
-            _document_errors(operation, _shared_statuses(route, operation))
+            _document_errors(operation, _shared_statuses(route, method, operation))
     return document
 
 
@@ -89,9 +92,11 @@ def _add_component(schemas: dict[str, Any], model: type[BaseModel]) -> None:
     schemas[model.__name__] = schema
 
 
-def _shared_statuses(route: RouteContext, operation: dict[str, Any]) -> set[int]:
+def _shared_statuses(route: RouteContext, method: str, operation: dict[str, Any]) -> set[int]:
     calls = _calls(route.dependant)
     statuses = {500}
+    if method.upper() in STATE_CHANGING:
+        statuses.add(403)  # from another origin with the cookie (gateway/api/csrf.py)
     if get_identity in calls:
         statuses |= {401, 403, 503}
     if get_chat in calls:

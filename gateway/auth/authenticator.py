@@ -85,7 +85,8 @@ def safe_next(value: str | None) -> str | None:
 
 class SignInPolicy:
     """ALLOWED_GITHUB_USERS (logins, or numeric ids that survive a rename) and
-    ALLOWED_GITHUB_ORGS; both empty means any GitHub user."""
+    ALLOWED_GITHUB_ORGS; both empty means any GitHub user
+    (the gateway starts so only with ALLOW_ANY_GITHUB_USER=true)."""
 
     def __init__(self, settings: Settings) -> None:
         entries = settings.allowed_github_user_entries

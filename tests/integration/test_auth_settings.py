@@ -58,3 +58,16 @@ def test_github_mode_refuses_to_start_without_its_settings(
     assert "AUTH_MODE=github cannot start" in result.stderr
     for name in named:
         assert name in result.stderr
+
+
+def test_github_mode_with_empty_allow_lists_needs_allow_any_github_user(
+    github_gateway_env: dict[str, str],
+) -> None:
+    env = {
+        key: value for key, value in github_gateway_env.items() if key != "ALLOW_ANY_GITHUB_USER"
+    }
+    result = _start({**env, "ALLOWED_GITHUB_USERS": "", "ALLOWED_GITHUB_ORGS": ""})
+
+    assert result.returncode != 0
+    assert "AUTH_MODE=github cannot start" in result.stderr
+    assert "ALLOW_ANY_GITHUB_USER=true" in result.stderr

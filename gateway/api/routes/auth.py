@@ -157,7 +157,6 @@ async def github_callback(
     return response
 
 
-@router.get("/logout", responses={**_redirect(303, "`next`"), **errors(503)})
 @router.post("/logout", responses={**_redirect(303, "`next`"), **errors(503)})
 async def logout(
     request: Request, auth: AuthDep, settings: SettingsDep, next: str | None = None

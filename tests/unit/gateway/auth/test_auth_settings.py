@@ -5,8 +5,13 @@ from gateway.settings import Settings
 GOOD = "q7Vx2Lm9Rt4Kp8Zs1Nw6Yb3Hc5Jd0Fg_uEaTiOo"
 
 
-def _github(**overrides: str) -> Settings:
-    values = {"github_client_id": "id", "github_client_secret": "s", "session_secret": GOOD}
+def _github(**overrides: object) -> Settings:
+    values = {
+        "github_client_id": "id",
+        "github_client_secret": "s",
+        "session_secret": GOOD,
+        "allowed_github_users": "alice",
+    }
     return Settings(auth_mode="github", **{**values, **overrides})
 
 
@@ -20,7 +25,26 @@ def test_every_missing_setting_is_named() -> None:
         "GITHUB_CLIENT_ID",
         "GITHUB_CLIENT_SECRET",
         "SESSION_SECRET",
+        "ALLOWED_GITHUB_USERS and ALLOWED_GITHUB_ORGS are both empty, which would let any GitHub "
+        "account in: name who may sign in, or set ALLOW_ANY_GITHUB_USER=true",
     ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"allowed_github_users": ""}, True),
+        ({"allowed_github_users": " , "}, True),
+        ({"allowed_github_users": "", "allowed_github_orgs": "acme"}, False),
+        ({"allowed_github_users": "", "allow_any_github_user": True}, False),
+    ],
+)
+def test_empty_allow_lists_need_allow_any_github_user(
+    overrides: dict[str, object], refused: bool
+) -> None:
+    problems = _github(**overrides).github_sign_in_problems()
+    assert bool(problems) is refused
+    assert all("ALLOW_ANY_GITHUB_USER=true" in p for p in problems)
 
 
 @pytest.mark.parametrize(
