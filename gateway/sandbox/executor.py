@@ -24,6 +24,7 @@ from gateway.sandbox.executor_socket import SandboxSocketBackend
 from shared.errors import (
     AppError,
     Conflict,
+    ErrorCode,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -338,6 +339,9 @@ def _raise_for(status: int, body: bytes, path: str) -> None:
         detail = str(json.loads(body)["detail"])
     except (ValueError, KeyError, TypeError):
         detail = body.decode("utf-8", "replace")
+    if status == 409:
+        # The executor refuses only because its kernel is busy: to the user, the chat is.
+        raise Conflict(detail, ErrorCode.CHAT_BUSY)
     error = _ERRORS.get(status)
     if error is not None:
         raise error(detail)

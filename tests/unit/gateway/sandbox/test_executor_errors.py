@@ -52,6 +52,15 @@ async def test_the_executors_4xx_answers_keep_their_meaning_and_detail(
     await client.aclose()
 
 
+async def test_a_busy_executor_is_a_busy_chat(executor: ScriptedExecutor) -> None:
+    executor.status, executor.body = 409, json.dumps({"detail": "a cell is running"}).encode()
+    client = executor.client()
+    with pytest.raises(Conflict) as answered:
+        await run_cell(client)
+    assert answered.value.code == "chat_busy"
+    await client.aclose()
+
+
 async def test_a_5xx_answer_is_reported_as_the_sandbox_failing_with_its_detail(
     executor: ScriptedExecutor,
 ) -> None:
