@@ -177,10 +177,29 @@ class ResultBuilder(Generic[R]):
         self._parts: dict[str, list[str]] = {"stdout": [], "stderr": []}
 
     def add(self, event: StreamEvent | DisplayEvent | ErrorEvent | EndEvent) -> None:
-        if isinstance(event, StreamEvent):
-            self._parts[event.type].append(event.text)
-        else:
-            apply_event(self._result, event)
+        result = self._result
+        match event:
+            case StreamEvent():
+                self._parts[event.type].append(event.text)
+            case DisplayEvent():
+                result.outputs.append(event)
+                if event.filename is None and "text/plain" in event.data:
+                    result.result = event.data["text/plain"]
+            case ErrorEvent():
+                result.error = event
+            case EndEvent():
+                result.status = event.status
+                result.execution_count = event.execution_count
+                result.duration_ms = event.duration_ms
+                result.files = event.files
+                result.kernel = event.kernel
+                result.stdout_truncated = event.stdout_truncated
+                result.stderr_truncated = event.stderr_truncated
+                result.output_truncated = event.output_truncated
+                result.variables_changed = event.variables_changed
+                result.variables_deleted = event.variables_deleted
+                result.not_persisted = event.not_persisted
+                result.checkpoint_ms = event.checkpoint_ms
 
     def result(self) -> R:
         """The result, with all the stream text added so far."""
@@ -188,32 +207,3 @@ class ResultBuilder(Generic[R]):
         self._result.stderr += "".join(self._parts["stderr"])
         self._parts = {"stdout": [], "stderr": []}
         return self._result
-
-
-def apply_event(
-    result: CodeResult, event: StreamEvent | DisplayEvent | ErrorEvent | EndEvent
-) -> None:
-    match event:
-        case StreamEvent(type="stdout", text=text):
-            result.stdout += text
-        case StreamEvent(type="stderr", text=text):
-            result.stderr += text
-        case DisplayEvent():
-            result.outputs.append(event)
-            if event.filename is None and "text/plain" in event.data:
-                result.result = event.data["text/plain"]
-        case ErrorEvent():
-            result.error = event
-        case EndEvent():
-            result.status = event.status
-            result.execution_count = event.execution_count
-            result.duration_ms = event.duration_ms
-            result.files = event.files
-            result.kernel = event.kernel
-            result.stdout_truncated = event.stdout_truncated
-            result.stderr_truncated = event.stderr_truncated
-            result.output_truncated = event.output_truncated
-            result.variables_changed = event.variables_changed
-            result.variables_deleted = event.variables_deleted
-            result.not_persisted = event.not_persisted
-            result.checkpoint_ms = event.checkpoint_ms

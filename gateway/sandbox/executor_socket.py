@@ -28,12 +28,11 @@ from pathlib import Path
 
 import httpcore
 
+from gateway.sandbox.files import DIR_FLAGS
 from shared.protocol import SOCKET_NAME
 
 # The image's unprivileged user; a gateway running as root hands chat folders to it.
 SANDBOX_UID = 10001
-
-_PATH_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class SocketRefused(Exception):
@@ -54,7 +53,7 @@ def sandbox_uid() -> int:
 def open_socket(data_dir: Path, chat_id: str, owner_uid: int) -> int:
     """An O_PATH descriptor of the chat's executor socket, checked to be a socket owned by
     `owner_uid`. Raises SocketMissing or SocketRefused."""
-    fd = os.open(data_dir, _PATH_FLAGS)
+    fd = os.open(data_dir, DIR_FLAGS)
     try:
         for part in ("chats", chat_id, "run"):
             parent, fd = fd, -1
@@ -89,7 +88,7 @@ def open_socket(data_dir: Path, chat_id: str, owner_uid: int) -> int:
 def _step(dir_fd: int, name: str) -> int:
     """Open the folder `name` below `dir_fd` without following a link."""
     try:
-        return os.open(name, _PATH_FLAGS, dir_fd=dir_fd)
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
     except OSError as e:
         if e.errno == errno.ENOENT:
             raise SocketMissing(f"the sandbox folder '{name}' does not exist") from e

@@ -33,7 +33,9 @@ MAX_DEPTH = 32
 # A listing answers within about this long however the workspace looks.
 TIME_LIMIT_S = 2.0
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# How the gateway opens any folder of a chat: never through a link (README, "What the gateway
+# trusts").
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Cut = Literal["entries", "depth", "time"]
 
@@ -93,7 +95,7 @@ def walk(
     try:
         # The rule: the workspace folder itself is a mount point the sandbox cannot replace;
         # everything below it is opened relative to a descriptor, never by path.
-        top = os.open(workspace, _DIR_FLAGS)
+        top = os.open(workspace, DIR_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
         return listing
     budget = _Budget(max_entries, deadline)
@@ -113,7 +115,7 @@ def walk(
             try:
                 # The rule: relative to the parent's descriptor, never following a link; a folder
                 # swapped for a symlink since it was read fails here and is skipped.
-                fd = os.open(name, _DIR_FLAGS, dir_fd=folder.fd)
+                fd = os.open(name, DIR_FLAGS, dir_fd=folder.fd)
             except OSError:
                 continue
             path = folder.prefix + name + b"/"
@@ -186,7 +188,7 @@ def open_file(workspace: Path, path: str) -> tuple[int, os.stat_result]:
     parts = workspace_parts(path)
     try:
         # The rule: the workspace folder is ours; below it, one component at a time, by descriptor.
-        dir_fd = os.open(workspace, _DIR_FLAGS)
+        dir_fd = os.open(workspace, DIR_FLAGS)
     except FileNotFoundError as e:
         raise NotFound(f"file '{_shown(path)}' not found", ErrorCode.FILE_NOT_FOUND) from e
     try:

@@ -13,7 +13,8 @@ import errno
 import os
 from pathlib import Path
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from gateway.sandbox.files import DIR_FLAGS
+
 # Starting over is the answer to a directory moved during the walk; only code still running in the
 # sandbox could keep doing that, and past this many restarts we give up rather than spin.
 _MAX_RESTARTS = 100
@@ -41,7 +42,7 @@ def clear(folder: Path) -> None:
     """Delete everything inside `folder`, not the folder itself (a sandbox's mount point)."""
     # The rule: opened once by its own path (a folder the sandbox cannot replace), without
     # following a link; everything below is reached relative to descriptors.
-    top = os.open(folder, _DIR_FLAGS)
+    top = os.open(folder, DIR_FLAGS)
     try:
         _empty(top)
     finally:
@@ -66,7 +67,7 @@ def _empty_once(top: int, device: int) -> bool:
             child = _delete_entries(current)
             if child is not None:
                 try:
-                    below = os.open(child, _DIR_FLAGS, dir_fd=current)
+                    below = os.open(child, DIR_FLAGS, dir_fd=current)
                 except OSError as e:
                     # Replaced by a link or file, or gone, since it was read: read again.
                     if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
@@ -82,7 +83,7 @@ def _empty_once(top: int, device: int) -> bool:
             if not trail:
                 return True
             name, parent_identity = trail.pop()
-            parent = os.open("..", _DIR_FLAGS, dir_fd=current)
+            parent = os.open("..", DIR_FLAGS, dir_fd=current)
             os.close(current)
             current = parent
             if _identity(parent) != parent_identity:

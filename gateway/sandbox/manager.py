@@ -286,10 +286,10 @@ class SandboxManager:
         async with self._lock(chat_id):
             if chat_id in self._running:
                 return
-            await self._refuse_if_deleted(chat_id)
+            await self._refuse_if_deleted(chat_id, made=False)
             await self._start_container(chat, clean=False)
             # Asked again now that it exists: a delete that began meanwhile may have missed it.
-            await self._refuse_if_deleted(chat_id)
+            await self._refuse_if_deleted(chat_id, made=True)
             try:
                 await self._wait_ready(chat_id)
             except ExecutorUnavailable as e:
@@ -312,9 +312,11 @@ class SandboxManager:
             raise SandboxError(f"could not start the sandbox: {e.explanation or e}") from e
         self._secrets[chat.chat_id] = secret
 
-    async def _refuse_if_deleted(self, chat_id: str) -> None:
+    async def _refuse_if_deleted(self, chat_id: str, made: bool) -> None:
+        """NotFound once the chat's deletion began; what this start `made` is removed first."""
         if await self._is_deleted(chat_id):
-            await asyncio.to_thread(self._remove, chat_id)
+            if made:
+                await asyncio.to_thread(self._remove, chat_id)
             raise ChatNotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
 
     def mark_unavailable(self, chat_id: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gateway.sandbox.files import DIR_FLAGS
 from shared.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -51,7 +52,7 @@ class StagedUpload:
     def __init__(self, workspace: Path, filename: str) -> None:
         self.name = f".upload-{secrets.token_hex(6)}-{filename}"
         # The rule: the workspace folder itself is a mount point the sandbox cannot replace.
-        self._dir = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        self._dir = os.open(workspace, DIR_FLAGS)
         try:
             # The rule: a new file, relative to the folder's descriptor, never through a link.
             fd = os.open(self.name, _CREATE_FLAGS, 0o640, dir_fd=self._dir)
