@@ -17,9 +17,11 @@ help: ## List the targets
 
 up: ## Build the images and start Redis + the gateway; prints the URL and login link
 	@deploy/ensure-docker.sh
+	@deploy/ensure-gvisor.sh
 	@deploy/images.sh
 	@deploy/ensure-compose.sh
 	@deploy/env-file.sh $(ENV_FILE)
+	@deploy/ensure-data-mount.sh --env-file $(ENV_FILE)
 	$(COMPOSE) up -d --wait
 	@deploy/print-login.sh $(ENV_FILE)
 
@@ -36,9 +38,10 @@ images: ## Build the sandbox, gateway and redis images (offline-capable)
 lock: ## Re-resolve the images' Python packages into deploy/requirements-*.lock.txt
 	@deploy/lock.sh
 
-deps: ## Install what the tests need on this host: Python packages, redis-server, shellcheck, Docker
+deps: ## Install what the tests need on this host: Python packages, redis-server, shellcheck, Docker, gVisor
 	@deploy/ensure-test-deps.sh
 	@deploy/ensure-docker.sh
+	@deploy/ensure-gvisor.sh
 
 test: deps ## Run lint and the whole test suite against real Docker and Redis
 	@deploy/images.sh sandbox

@@ -2,6 +2,10 @@
 
   warm: POST /query {"code": "1+1"} to a chat whose sandbox is running (p50, p99 over N runs)
   cold: POST /create_chat, then the first {"code": "1+1"} (container created and started)
+  state: checkpoint times of a 1M-row frame, and restore after `docker kill`
+
+each under every runtime the engine has (runsc beside runc), in the same run, side by side:
+absolute times drift on shared machines, the ratio between runtimes much less.
 
 Run with `make bench` (or `python -m bench --warm 1000 --cold 20`).
 """
@@ -11,6 +15,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -87,15 +92,46 @@ def measure_state(gateway: GatewayProcess, client: docker.DockerClient, runs: in
     return {"write": write, "untouched": untouched, "beside": beside, "restore": restore}
 
 
+ROWS = [
+    ("warm round trip, {code: 1+1}", "warm", "runsc p50≤2x runc"),
+    ("cold: create_chat + first result", "cold", "p50≤1500"),
+    ("checkpoint, 1Mx6 mixed frame changed", "write", "≤100"),
+    ("checkpoint work, cell only reading the frame", "untouched", "≤1"),
+    ("checkpoint work, `x = 1` beside the frame", "beside", "(fsync)"),
+    ("docker kill -> len(df) answered (restore)", "restore", "≤2500"),
+]
+
+
+def measure(env: dict[str, str], runtime: str, client: docker.DockerClient, args) -> dict:
+    """Every measure, with the sandboxes under one runtime."""
+    log_dir = Path(env["DATA_DIR"]) / f"gateway-{runtime}"
+    log_dir.mkdir()
+    with GatewayProcess({**env, "SANDBOX_RUNTIME": runtime}, log_dir) as gateway:
+        found = gateway.client.get("/health").json()["sandbox_runtime"]
+        assert found == runtime, f"asked for {runtime}, the gateway runs {found}"
+        samples = {"warm": measure_warm(gateway, args.warm)}
+        samples["cold"] = measure_cold(gateway, args.cold)
+        samples.update(measure_state(gateway, client, args.state))
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm", type=int, default=1000, help="warm round trips")
     parser.add_argument("--cold", type=int, default=20, help="cold create-and-run round trips")
     parser.add_argument("--state", type=int, default=5, help="checkpoint and restore rounds")
+    parser.add_argument(
+        "--runtimes",
+        default="runsc,runc",
+        help="the runtimes to compare, side by side (those the engine lacks are left out)",
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="ads-bench-", dir="/tmp"))
     client = docker.from_env()
+    registered = set(client.info().get("Runtimes") or {})
+    runtimes = [r for r in args.runtimes.split(",") if r in registered]
+    results: dict[str, dict] = {}
     try:
         with redis_server() as redis:
             env = {
@@ -107,35 +143,32 @@ def main() -> None:
                     "SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest"
                 ),
             }
-            with GatewayProcess(env, data_dir) as gateway:
-                warm = measure_warm(gateway, args.warm)
-                cold = measure_cold(gateway, args.cold)
-                state = measure_state(gateway, client, args.state)
+            for runtime in runtimes:
+                results[runtime] = measure(env, runtime, client, args)
     finally:
         for container in client.containers.list(
             all=True, filters={"label": f"ai-data-scientist.data-dir={data_dir}"}
         ):
             container.remove(force=True)
+        # The gateway mounts chats/ onto itself noexec (gateway/sandbox/data_mount.py).
+        subprocess.run(["umount", "--lazy", str(data_dir / "chats")], capture_output=True)
         shutil.rmtree(data_dir, ignore_errors=True)
 
     print(
         f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, Docker {client.version()['Version']}"
+        f"Python {platform.python_version()}, Docker {client.version()['Version']}; "
+        f"runtimes measured in this one run: {', '.join(runtimes)}"
     )
-    print(f"{'measure':<44} {'n':>6} {'p50 ms':>9} {'p99 ms':>9} {'goal':>16}")
-    rows = [
-        ("warm round trip, {code: 1+1}", warm, "p50≤5 p99≤15"),
-        ("cold: create_chat + first result", cold, "p50≤1500"),
-        ("checkpoint, 1Mx6 mixed frame changed", state["write"], "≤100"),
-        ("checkpoint work, cell only reading the frame", state["untouched"], "≤1"),
-        ("checkpoint work, `x = 1` beside the frame", state["beside"], "(fsync)"),
-        ("docker kill -> len(df) answered (restore)", state["restore"], "≤1500"),
-    ]
-    for name, samples, goal in rows:
-        print(
-            f"{name:<44} {len(samples):>6} {statistics.median(samples):>9.2f} "
-            f"{percentile(samples, 99):>9.2f} {goal:>16}"
-        )
+    header = f"{'measure':<44} {'n':>5}"
+    for runtime in runtimes:
+        header += f" {runtime + ' p50':>10} {runtime + ' p99':>10}"
+    print(header + f" {'goal':>18}")
+    for name, key, goal in ROWS:
+        line = f"{name:<44} {len(results[runtimes[0]][key]):>5}"
+        for runtime in runtimes:
+            samples = results[runtime][key]
+            line += f" {statistics.median(samples):>10.2f} {percentile(samples, 99):>10.2f}"
+        print(line + f" {goal:>18}")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ AI Data Scientist is up at ${url}
 MSG
   exit 0
 fi
+# The link trades the token for a session cookie; curl sends the token itself as a Bearer token
+# (the token is never a cookie).
 token=$(get LOCAL_AUTH_TOKEN)
 cat <<MSG
 
 AI Data Scientist is up at ${url}
   sign in:  ${url}/login/local?token=${token}&next=/
-  curl:     curl ${url}/chats -H "Cookie: github_session=${token}"
+  curl:     curl ${url}/chats -H "Authorization: Bearer ${token}"
 MSG

@@ -14,6 +14,7 @@ import sys
 
 import docker
 
+from gateway.sandbox import runtime as sandbox_runtime
 from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
 from shared.ids import is_chat_id
@@ -21,8 +22,13 @@ from shared.ids import is_chat_id
 
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings()
+    client = await asyncio.to_thread(docker.from_env)
+    runtime = sandbox_runtime.choose(
+        settings.sandbox_runtime,
+        await asyncio.to_thread(sandbox_runtime.registered_runtimes, client),
+    )
     manager = SandboxManager(
-        await asyncio.to_thread(docker.from_env), settings, is_deleted=_never_starts
+        client, settings, runtime, is_deleted=_never_starts, uid_of=_never_allocates
     )
     if args.command == "list":
         for chat_id, status in sorted((await manager.adopt()).items()):
@@ -36,6 +42,10 @@ async def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"restarted the sandbox of {args.chat_id}; its state is kept")
     return 0
+
+
+async def _never_allocates(chat_id: str, first_uid: int) -> int:
+    raise AssertionError(f"the admin CLI does not start sandboxes ({chat_id})")
 
 
 async def _never_starts(chat_id: str) -> bool:

@@ -33,6 +33,12 @@ def oauth_state(name: str) -> str:
     return f"{PREFIX}oauth:{name}"
 
 
+def sandbox_uid_counter() -> str:
+    """Counter: the last host uid handed to a chat's sandbox (SANDBOX_UID_BASE + n). Never
+    decremented, so no two chats ever share a uid, even after one is deleted."""
+    return f"{PREFIX}sandbox-uid:last"
+
+
 def api_token(digest: str) -> str:
     """Hash: id, user_id, name, created_at, expires_at of an API token, keyed by the token's
     sha256; its TTL is the token's expiry."""
@@ -45,7 +51,7 @@ def user_chats(user_id: str) -> str:
 
 
 def chat(chat_id: str) -> str:
-    """Hash: chat_id, user_id, created_at, title."""
+    """Hash: chat_id, user_id, created_at, title, sandbox_uid (once its sandbox first ran)."""
     return f"{PREFIX}chat:{chat_id}"
 
 

@@ -31,6 +31,8 @@ from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
 from gateway.auth.github import SIGN_IN_WINDOW_S
 from gateway.chats.store import ChatStore
 from gateway.runs.code import QueryService
+from gateway.sandbox import data_mount
+from gateway.sandbox import runtime as sandbox_runtime
 from gateway.sandbox.executor import ExecutorUnavailable
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.state import SessionService
@@ -64,12 +66,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         docker_client = await asyncio.to_thread(docker.from_env)
         chat_store = ChatStore(redis)
-        sandboxes = SandboxManager(docker_client, settings, is_deleted=chat_store.is_deleted)
+        runtime = sandbox_runtime.choose(
+            settings.sandbox_runtime,
+            await asyncio.to_thread(sandbox_runtime.registered_runtimes, docker_client),
+        )
+        log.info("sandboxes run under %s", runtime)
+        noexec = await asyncio.to_thread(data_mount.ensure, settings.data_dir / "chats")
+        sandboxes = SandboxManager(
+            docker_client,
+            settings,
+            runtime,
+            is_deleted=chat_store.is_deleted,
+            uid_of=chat_store.sandbox_uid,
+        )
         app.state.settings = settings
         app.state.redis = redis
         app.state.docker = docker_client
         app.state.chats = chat_store
         app.state.sandboxes = sandboxes
+        app.state.sandbox_folders_noexec = noexec
         app.state.queries = QueryService(chat_store, sandboxes, settings)
         app.state.sessions = SessionService(chat_store, sandboxes, settings)
         llm = LLM(settings) if settings.llm_configured else None

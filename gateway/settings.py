@@ -1,5 +1,6 @@
 """All gateway configuration, read once from the environment (names as in DESIGN.md)."""
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -114,6 +115,22 @@ class Settings(BaseSettings):
         default="ai-data-scientist/sandbox:latest",
         description="SANDBOX_IMAGE: the sandboxes' image",
     )
+    sandbox_runtime: Literal["auto", "runsc", "runc"] = Field(
+        default="auto",
+        description=(
+            "SANDBOX_RUNTIME: the sandboxes' OCI runtime: runsc (gVisor), runc, or auto "
+            "(runsc where the Docker engine has it registered, else runc)"
+        ),
+    )
+    sandbox_uid_base: int = Field(
+        default=100_000_000,
+        ge=1000,
+        lt=2**31 - 2**24,
+        description=(
+            "SANDBOX_UID_BASE: each chat's sandbox runs as its own host uid, counted up from "
+            "this one (keep it above the host's users and subordinate uid ranges)"
+        ),
+    )
     sandbox_memory_limit: str = Field(
         default="1g", description="SANDBOX_MEMORY_LIMIT: memory per sandbox (Docker's units)"
     )
@@ -137,6 +154,15 @@ class Settings(BaseSettings):
         gt=0,
         description="SANDBOX_FILE_SIZE_LIMIT: bytes; no file written in a sandbox grows past it",
     )
+    # A soft quota (README: The sandbox, "Disk quota"): measured after each run and at each upload.
+    sandbox_disk_limit: int = Field(
+        default=2 * 1024**3,
+        ge=0,
+        description=(
+            "SANDBOX_DISK_LIMIT: disk a chat's files and saved variables may use, in bytes or "
+            "with a unit (500m, 2g); 0: no limit"
+        ),
+    )
     import_dir: Path | None = Field(
         default=None,
         description="IMPORT_DIR: server folder upload_csv may import from; unset: none",
@@ -156,6 +182,11 @@ class Settings(BaseSettings):
         if not value.is_absolute():
             raise ValueError("DATA_DIR must be an absolute path (the Docker engine mounts it)")
         return value
+
+    @field_validator("sandbox_disk_limit", mode="before")
+    @classmethod
+    def _disk_limit_in_bytes(cls, value: object) -> object:
+        return byte_size(value, "SANDBOX_DISK_LIMIT") if isinstance(value, str) else value
 
     @field_validator("import_dir", mode="before")
     @classmethod
@@ -215,6 +246,22 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model and (self.openai_api_key or self.openai_base_url))
+
+
+_BYTE_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?")
+_UNITS = {None: 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def byte_size(value: str, name: str) -> int:
+    """Bytes from `value`: a number, or one with a unit (k, m, g, t: powers of 1024 as in
+    Docker's sizes; `500m`, `2g`, `1.5GiB`). ValueError naming the setting otherwise."""
+    match = _BYTE_SIZE.fullmatch(value.strip().lower())
+    if match is None:
+        raise ValueError(
+            f"{name} must be a number of bytes or a size with a unit (k, m, g, t: 500m, 2g), "
+            f"not {value!r}"
+        )
+    return int(float(match[1]) * _UNITS[match[2]])
 
 
 def _comma_list(value: str) -> list[str]:

@@ -61,7 +61,12 @@ class ExecutorServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
         _remove_stale_socket(socket_path)
         os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
         super().__init__(socket_path, ExecutorHandler)
-        os.chmod(socket_path, SOCKET_MODE)
+        try:
+            os.chmod(socket_path, SOCKET_MODE)
+        except PermissionError:
+            # gVisor (--host-uds=create) makes the socket on the host and refuses to chmod it;
+            # the folder holding it is the chat's uid's alone (0750), which is what guards it.
+            log.info("the socket's mode cannot be changed here; its folder guards it")
 
     def authorized(self, header: str | None) -> bool:
         """Whether a request carries this sandbox's secret; compared in constant time."""
@@ -362,6 +367,10 @@ def _remove_stale_socket(path: str) -> None:
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
+        return
+    except PermissionError:
+        # gVisor refuses to stat a socket it made on the host for an earlier run; it is one.
+        os.unlink(path)
         return
     if not stat.S_ISSOCK(mode):
         log.warning("replacing a %s found at the socket's path", stat.filemode(mode))

@@ -117,6 +117,8 @@ class Supervisor:
             kernel_pid=kernel.pid if kernel is not None and alive else None,
             busy=self._claim.locked(),
             execution_count=kernel.execution_count if kernel is not None else 0,
+            restored=kernel.restored if kernel is not None else [],
+            restore_errors=kernel.restore_errors if kernel is not None else {},
         )
 
     def interrupt(self) -> bool:

@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     CHAT_BUSY = "chat_busy"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    DISK_QUOTA_EXCEEDED = "disk_quota_exceeded"
     INVALID_REQUEST = "invalid_request"
     INTERNAL_ERROR = "internal_error"
     BAD_GATEWAY = "bad_gateway"

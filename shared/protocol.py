@@ -112,6 +112,9 @@ class Health(BaseModel):
     kernel_pid: int | None
     busy: bool
     execution_count: int
+    # What the current kernel restored from /state when it started, and what it could not.
+    restored: list[str] = []
+    restore_errors: dict[str, str] = {}
 
 
 class InterruptResult(BaseModel):

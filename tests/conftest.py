@@ -7,6 +7,7 @@ message saying how to provide them (`make test` and .ci/run do it for you).
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,8 @@ def data_dir(docker_client: docker.DockerClient) -> Iterator[Path]:
         all=True, filters={"label": f"{LABEL_DATA_DIR}={path}"}
     ):
         container.remove(force=True)
+    # The gateways mount chats/ onto itself noexec (gateway/sandbox/data_mount.py) and leave it.
+    subprocess.run(["umount", "--lazy", str(path / "chats")], capture_output=True, check=False)
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -80,6 +83,9 @@ def gateway_env(redis_url: str, data_dir: Path, import_dir: Path) -> dict[str, s
         "SANDBOX_IMAGE": SANDBOX_IMAGE,
         "SANDBOX_EXEC_TIMEOUT_S": "20",
         "SANDBOX_MEMORY_LIMIT": "512m",
+        # auto: gVisor where the engine has it (make deps registers it). SANDBOX_RUNTIME=runc
+        # make test runs the whole suite under runc.
+        "SANDBOX_RUNTIME": os.environ.get("SANDBOX_RUNTIME", "auto"),
     }
 
 

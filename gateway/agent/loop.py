@@ -253,4 +253,6 @@ def _report(step: Step, limit: int) -> str:
         lines.append("files: " + ", ".join(f"{f.path} ({f.change})" for f in step.files))
     if step.kernel.restarted:
         lines.append(f"note: the kernel restarted: {step.kernel.reason}")
+    if step.disk is not None and step.disk.warning:
+        lines.append(f"warning: {step.disk.warning}")
     return "\n".join(lines)

@@ -33,7 +33,9 @@ DESCRIPTIONS: dict[int, str] = {
     404: "Not found (`chat_not_found`, also for another user's chat; `file_not_found`, "
     "`variable_not_found`, `token_not_found`)",
     409: "The chat is busy (`chat_busy`), or code in the sandbox got in the way (`conflict`)",
-    413: "The body is larger than MAX_CODE_BYTES or MAX_UPLOAD_BYTES allow (`payload_too_large`)",
+    413: "The body is larger than MAX_CODE_BYTES or MAX_UPLOAD_BYTES allow (`payload_too_large`), "
+    "or an upload meets a chat past its SANDBOX_DISK_LIMIT or would take it past "
+    "(`disk_quota_exceeded`)",
     422: "The request does not match this API (`invalid_request`); `detail` is FastAPI's list of "
     "issues, or a sentence",
     500: "A fault of the gateway (`internal_error`); its log has the details",

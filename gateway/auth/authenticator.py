@@ -1,9 +1,11 @@
 """Who is calling, and who may sign in.
 
 A caller shows one credential: the `github_session` cookie, or `Authorization: Bearer` with either
-a personal API token (`ads_...`) or the cookie's value (which the sign-in callback returns as
-JSON, for curl). AUTH_MODE=local has one user, "local", whose credential is LOCAL_AUTH_TOKEN
-(random when unset); AUTH_MODE=github names a server-side session made by GitHub sign-in.
+a personal API token (`ads_...`) or the cookie's value (which sign-in returns as JSON, for curl).
+The cookie names a server-side session, made by GitHub sign-in (AUTH_MODE=github) or, in
+AUTH_MODE=local, by the login link, which trades LOCAL_AUTH_TOKEN (random when unset) for a
+session of the one user, "local". The local token itself is accepted only as a Bearer token, never
+as the cookie: a cookie that a browser keeps must be revocable, and that token is not.
 """
 
 import hmac
@@ -34,7 +36,8 @@ LOCAL_USER = User(id=LOCAL_USER_ID, login="local", name="Local user")
 class Identity:
     user: User
     # How the caller proved who it is: a sign-in session, a personal API token, or local mode's
-    # token. Tokens may not mint tokens, so a leaked one cannot outlive its own revocation.
+    # token sent as Bearer. API tokens may not mint tokens, so a leaked one cannot outlive its own
+    # revocation.
     via: Literal["session", "token", "local"]
 
 
@@ -44,10 +47,24 @@ def local_token(settings: Settings) -> str:
 
 
 def log_sign_in(settings: Settings, token: str) -> None:
-    """Tell the operator at start-up how users sign in."""
+    """Tell the operator at start-up how users sign in. A configured LOCAL_AUTH_TOKEN stays out
+    of the log (the operator has it; `deploy/print-login.sh` prints the link); one made up for
+    this process is logged once, as Jupyter does, since nobody could sign in otherwise."""
     base = settings.base_url
     if settings.effective_auth_mode == "local":
-        log.info("local sign-in: %s/login/local?token=%s&next=/", base, token)
+        if settings.local_auth_token:
+            log.info(
+                "local sign-in: %s/login/local?token=<LOCAL_AUTH_TOKEN>&next=/ "
+                "(deploy/print-login.sh prints it with the token)",
+                base,
+            )
+        else:
+            log.info(
+                "local sign-in (LOCAL_AUTH_TOKEN is unset: a token for this process only): "
+                "%s/login/local?token=%s&next=/",
+                base,
+                token,
+            )
         return
     log.info(
         "GitHub sign-in: %s/login/github (OAuth app callback: %s/auth/github/callback)", base, base
@@ -61,11 +78,6 @@ def _bearer(request: Request) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return value.strip() or None
-
-
-def credential(request: Request) -> str | None:
-    """The caller's credential; a Bearer header wins over the cookie."""
-    return _bearer(request) or request.cookies.get(COOKIE_NAME) or None
 
 
 def safe_next(value: str | None) -> str | None:
@@ -115,7 +127,7 @@ class Authenticator:
         settings: Settings,
         users: UserStore,
         tokens: TokenStore,
-        sessions: SessionStore | None,
+        sessions: SessionStore,
         github: GitHub | None,
         local_token: str,
     ) -> None:
@@ -129,36 +141,46 @@ class Authenticator:
 
     @classmethod
     def create(cls, settings: Settings, redis: Redis, local_token: str) -> "Authenticator":
-        """Local mode: the local token and API tokens. GitHub mode: sign-in sessions too."""
-        sessions = github = None
+        """Sign-in sessions and API tokens; GitHub mode: GitHub too."""
+        github = None
         if settings.effective_auth_mode == "github":
-            sessions = SessionStore(
-                redis,
-                settings.session_secret or "",
-                settings.session_idle_timeout_s,
-                settings.session_max_age_s,
-            )
+            secret = settings.session_secret or ""
             # read:org only when membership must be checked: no more access than needed.
             scope = "read:org" if settings.allowed_github_org_list else None
             github = GitHub(settings, redis, scope)
+        else:
+            # Local mode's cookies are signed with its token, which SESSION_SECRET need not be
+            # set beside: every process with the same LOCAL_AUTH_TOKEN accepts them, and a new
+            # token ends the sessions made with the old one.
+            secret = local_token
+        sessions = SessionStore(
+            redis, secret, settings.session_idle_timeout_s, settings.session_max_age_s
+        )
         return cls(settings, UserStore(redis), TokenStore(redis), sessions, github, local_token)
 
     async def identify(self, request: Request) -> Identity:
-        given = credential(request)
-        if given is None:
-            how = (
-                "open the login URL printed when the gateway started"
-                if self._local
-                else "sign in at /login/github in a browser"
-            )
+        bearer = _bearer(request)
+        cookie = request.cookies.get(COOKIE_NAME) or None
+        how = (
+            "open the login link printed when the gateway started (deploy/print-login.sh "
+            "prints it again) or send `Authorization: Bearer <LOCAL_AUTH_TOKEN>`"
+            if self._local
+            else "sign in at /login/github in a browser"
+        )
+        # A Bearer header wins over the cookie.
+        if bearer:
+            identity = await self._from_bearer(bearer)
+        elif cookie:
+            identity = await self._from_cookie(cookie)
+        else:
             raise Unauthorized(
                 "not signed in: send the github_session cookie or an Authorization: Bearer token "
                 f"({how})"
             )
-        identity = await self._resolve(given)
         if identity is None:
             raise Unauthorized(
-                "the session or token is not valid (expired, revoked or signed out); sign in again",
+                "the session or token is not valid (expired, revoked or signed out); "
+                f"sign in again: {how}",
                 ErrorCode.SESSION_EXPIRED,
             )
         # Checked on every request, not only at sign-in: taking someone off the allow-list
@@ -167,16 +189,23 @@ class Authenticator:
             raise Forbidden(self.policy.refusal(identity.user), ErrorCode.USER_NOT_ALLOWED)
         return identity
 
-    async def _resolve(self, given: str) -> Identity | None:
-        if self._local and hmac.compare_digest(given.encode(), self._local_token.encode()):
+    async def _from_bearer(self, given: str) -> Identity | None:
+        if self._local and self._is_local_token(given):
             return Identity(LOCAL_USER, "local")
+        return await self._from_cookie(given)
+
+    async def _from_cookie(self, given: str) -> Identity | None:
+        """What the cookie's value (or the same value sent as Bearer) names: an API token or a
+        sign-in session. The local token is not among them, so a browser never holds it."""
         if given.startswith(TOKEN_PREFIX):
             user = await self._user(await self.tokens.resolve(given))
             return Identity(user, "token") if user else None
-        if self._sessions is not None:
-            user = await self._user(await self._sessions.resolve(given))
-            return Identity(user, "session") if user else None
-        return None
+        user = await self._user(await self._sessions.resolve(given))
+        return Identity(user, "session") if user else None
+
+    def _is_local_token(self, given: str) -> bool:
+        """Whether `given` is local mode's token; compared in constant time."""
+        return hmac.compare_digest(given.encode(), self._local_token.encode())
 
     async def _user(self, user_id: str | None) -> User | None:
         # Each mode has its own users: a token made by the local user stops working once the
@@ -190,7 +219,7 @@ class Authenticator:
     async def sign_in(self, request: Request) -> tuple[User, str]:
         """Finish a GitHub sign-in: the user, and the cookie value of their new session."""
         github = self.github
-        if github is None or self._sessions is None:
+        if github is None:
             raise RuntimeError("GitHub sign-in needs AUTH_MODE=github")
         token = await github.access_token(request)
         profile = await github.user(token)
@@ -205,18 +234,34 @@ class Authenticator:
         if not self.policy.admits(user):
             raise Forbidden(self.policy.refusal(user), ErrorCode.USER_NOT_ALLOWED)
         await self._users.save(user)
+        return user, await self._new_session(request, user.id)
+
+    async def sign_in_local(self, request: Request, token: str) -> tuple[User, str]:
+        """Trade local mode's token (from the login link) for a new session: the local user,
+        and the session's cookie value. A wrong token changes nothing, not even the session
+        this browser already has."""
+        if not self._local:
+            raise RuntimeError("local sign-in needs AUTH_MODE=local")
+        if not self._is_local_token(token):
+            raise Unauthorized(
+                "this login link's token is not this server's LOCAL_AUTH_TOKEN (a mistyped "
+                "link, or one from an earlier start); run `make up` again or "
+                "`deploy/print-login.sh` for the current link",
+                ErrorCode.INVALID_LOGIN_LINK,
+            )
+        return LOCAL_USER, await self._new_session(request, LOCAL_USER_ID)
+
+    async def _new_session(self, request: Request, user_id: str) -> str:
         # A new session id at each sign-in; a session this browser had before is ended, so an
         # id planted in it beforehand (session fixation) is worth nothing.
         previous = request.cookies.get(COOKIE_NAME)
         if previous:
             await self._sessions.revoke(previous)
-        return user, await self._sessions.create(user.id)
+        return await self._sessions.create(user_id)
 
     async def sign_out(self, request: Request) -> None:
-        """End the caller's sessions (the cookie's, and one sent as Bearer); API tokens stay
-        valid, they are revoked one by one."""
-        if self._sessions is None:
-            return
+        """End the caller's sessions (the cookie's, and one sent as Bearer); API tokens and local
+        mode's token stay valid (API tokens are revoked one by one)."""
         for given in {_bearer(request), request.cookies.get(COOKIE_NAME)}:
             if given and not given.startswith(TOKEN_PREFIX):
                 await self._sessions.revoke(given)

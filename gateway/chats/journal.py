@@ -35,6 +35,20 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+class DiskUsage(BaseModel):
+    """A chat's disk use after a cell: its files and saved variables against SANDBOX_DISK_LIMIT
+    (measured by gateway.sandbox.disk_usage)."""
+
+    used_bytes: int
+    limit_bytes: int
+    # The measuring stopped early (very many entries, very deep folders, or its time ran out):
+    # the chat uses at least used_bytes.
+    at_least: bool = False
+    over_limit: bool = False
+    # Set when over the limit: what it means and what to do, for the user and the model.
+    warning: str | None = None
+
+
 class CellResult(BaseModel):
     """What one cell did. The history keeps it for every cell, without the base64 copies of
     figures (they are files in the workspace); a code query's reply is the whole of it."""
@@ -63,6 +77,9 @@ class CellResult(BaseModel):
     duration_ms: float = 0.0
     # Time the sandbox spent checkpointing this cell's changed variables (part of duration).
     checkpoint_ms: float = 0.0
+    # The chat's disk use measured after the cell (None with no SANDBOX_DISK_LIMIT); its
+    # `warning` says when the chat is past its limit.
+    disk: DiskUsage | None = None
 
 
 class StepRecord(CellResult):

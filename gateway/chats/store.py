@@ -31,6 +31,17 @@ local index = redis.call('rpush', KEYS[2], ARGV[1]) - 1
 if ARGV[2] ~= '' then redis.call('hset', KEYS[3], ARGV[2], index) end
 return index
 """
+# A chat's sandbox uid, handed out once: the chat's own if it has one, else the next from the
+# counter, stored with the chat. Nothing for a chat that no longer exists. KEYS: chat hash,
+# counter; ARGV: the first uid.
+_SANDBOX_UID = """
+if redis.call('exists', KEYS[1]) == 0 then return false end
+local uid = redis.call('hget', KEYS[1], 'sandbox_uid')
+if uid then return tonumber(uid) end
+uid = tonumber(ARGV[1]) + redis.call('incr', KEYS[2]) - 1
+redis.call('hset', KEYS[1], 'sandbox_uid', uid)
+return uid
+"""
 _REPLACE = """
 if redis.call('exists', KEYS[1]) == 1 then redis.call('lset', KEYS[1], ARGV[1], ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('hdel', KEYS[2], ARGV[3]) end
@@ -59,6 +70,7 @@ class ChatStore:
         self._release = redis.register_script(_RELEASE_LOCK)
         self._append = redis.register_script(_APPEND)
         self._replace = redis.register_script(_REPLACE)
+        self._sandbox_uid = redis.register_script(_SANDBOX_UID)
 
     async def create(self, user_id: str) -> Chat:
         now = _now()
@@ -116,6 +128,17 @@ class ChatStore:
             pipe.zrem(keys.user_chats(chat.user_id), chat.chat_id)
             pipe.hdel(keys.running_queries(), chat.chat_id)
             await pipe.execute()
+
+    async def sandbox_uid(self, chat_id: str, first_uid: int) -> int:
+        """The host uid the chat's sandbox runs as: allocated on first use (chats made before
+        uids were per chat get theirs then) and kept for the chat's life. NotFound once the chat
+        is gone."""
+        uid = await self._sandbox_uid(
+            keys=[keys.chat(chat_id), keys.sandbox_uid_counter()], args=[first_uid]
+        )
+        if uid is None:
+            raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
+        return int(uid)
 
     async def name_if_untitled(self, chat: Chat, text: str) -> None:
         """Title a chat after its first question (or first line of code), once."""

@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 from gateway.chats.journal import CellResult, CodeRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.runs.lifecycle import journaled_run
+from gateway.sandbox.disk_usage import DiskQuota
 from gateway.sandbox.executor import ExecutorUnavailable, OutputLimitExceeded
 from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
@@ -49,6 +50,7 @@ class QueryService:
         self._chats = chats
         self._sandboxes = sandboxes
         self._settings = settings
+        self._disk = DiskQuota(settings.sandbox_disk_limit)
 
     async def run_code(self, chat: Chat, code: str, on_event: OnEvent | None = None) -> CodeResult:
         """Run code the user sent directly, journaled as one message. Cancelled (the streaming
@@ -69,7 +71,26 @@ class QueryService:
 
         A sandbox that could not be reached before it took the cell is started again and the
         cell sent once more; one lost while the cell ran, or that did not answer in time, ends
-        the cell with that status; an error answer is raised as the typed error it stands for."""
+        the cell with that status; an error answer is raised as the typed error it stands for.
+        However the cell ended, the chat's disk use is measured once it has (SANDBOX_DISK_LIMIT)."""
+        result = await self._run_cell(chat, code, message_id, on_event)
+        paths = self._sandboxes.paths(chat.chat_id)
+        result.disk = await self._disk.after_run([paths.workspace, paths.state])
+        return result
+
+    async def _lost_mid_cell(
+        self, chat: Chat, result: CodeResult, started: float, cause: ExecutorUnavailable
+    ) -> CodeResult:
+        """The sandbox went away while the cell ran: killed, or out of memory under gVisor (where
+        the host's OOM killer stops the whole sandbox, not only the kernel)."""
+        why = await self._sandboxes.exit_reason(chat.chat_id)
+        message, kernel = await _restart_after_loss(self._sandboxes, chat, why, cause)
+        error = ErrorEvent(ename="SandboxLost", evalue=message)
+        return _cut_short(result, "crashed", error, started, kernel)
+
+    async def _run_cell(
+        self, chat: Chat, code: str, message_id: str, on_event: OnEvent | None
+    ) -> CodeResult:
         timeout_s = self._settings.sandbox_exec_timeout_s
         started = time.perf_counter()
         result = CodeResult(chat_id=chat.chat_id, message_id=message_id, status="ok")
@@ -88,17 +109,7 @@ class QueryService:
             except ExecutorUnavailable as e:
                 self._sandboxes.mark_unavailable(chat.chat_id)
                 if e.accepted:
-                    return _cut_short(
-                        outputs.result(),
-                        "crashed",
-                        ErrorEvent(
-                            ename="SandboxLost",
-                            evalue="the sandbox stopped while the code ran; its variables were "
-                            "lost and it will be started again on the next query",
-                        ),
-                        started,
-                        KernelInfo(restarted=True, state="lost", reason=str(e)),
-                    )
+                    return await self._lost_mid_cell(chat, outputs.result(), started, e)
                 if attempt == 2:
                     raise SandboxError(f"the sandbox could not be reached: {e}") from e
                 # Nothing ran yet: the container was stopped or killed between queries. Start
@@ -129,6 +140,33 @@ class QueryService:
                 await asyncio.shield(client.interrupt())
                 raise
         raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+async def _restart_after_loss(
+    sandboxes: SandboxManager, chat: Chat, why: str, cause: ExecutorUnavailable
+) -> tuple[str, KernelInfo]:
+    """Start a sandbox lost mid-cell again at once, so the reply can say what came back: the
+    message for the user and the kernel's state."""
+    try:
+        health = await (await sandboxes.ensure_running(chat)).health()
+    except (SandboxError, ExecutorUnavailable) as e:
+        log.warning("the sandbox of %s could not be started again: %s", chat.chat_id, e)
+        return (
+            f"the sandbox stopped while the code ran ({why}) and could not be started again "
+            f"({e}); the next query tries again",
+            KernelInfo(restarted=True, state="lost", reason=str(cause)),
+        )
+    return (
+        f"the sandbox stopped while the code ran: {why}. It was started again with the "
+        "variables as of the last finished cell; what this cell changed is lost",
+        KernelInfo(
+            restarted=True,
+            state="restored",
+            reason=why,
+            restored=health.restored,
+            restore_errors=health.restore_errors,
+        ),
+    )
 
 
 def _cut_short(

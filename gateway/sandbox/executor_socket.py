@@ -10,9 +10,12 @@ that the gateway never acts on a path a sandbox can change:
 - the socket is opened with O_PATH|O_NOFOLLOW relative to `run/`: the descriptor pins the inode,
   and a link, FIFO or regular file is refused by its own fstat (a FIFO is never opened, so nothing
   blocks);
-- the socket must belong to the sandbox's uid, and the connection is made through
-  `/proc/self/fd/<n>`, which names that very inode, so nothing can be swapped in between;
-- once connected, the listening peer's credentials (SO_PEERCRED) must be the sandbox's uid too.
+- the socket must belong to the chat's sandbox uid (each chat has its own, so no other chat's
+  code can have made it), and the connection is made through `/proc/self/fd/<n>`, which names
+  that very inode, so nothing can be swapped in between;
+- once connected, the listening peer's credentials (SO_PEERCRED) must be the sandbox's uid too,
+  or under gVisor the uid of gVisor's own sandbox process (root), which serves the socket for
+  the processes inside.
 
 What answers is then checked by the executor client: it sends the chat's secret with every request
 and refuses any answer that does not name the chat (CHAT_HEADER).
@@ -31,9 +34,6 @@ import httpcore
 from gateway.sandbox.files import DIR_FLAGS
 from shared.protocol import SOCKET_NAME
 
-# The image's unprivileged user; a gateway running as root hands chat folders to it.
-SANDBOX_UID = 10001
-
 
 class SocketRefused(Exception):
     """What lies at the executor socket's name is not that sandbox's socket: user code tampered
@@ -42,12 +42,6 @@ class SocketRefused(Exception):
 
 class SocketMissing(Exception):
     """No socket yet: the executor is starting, stopped, or its container is gone."""
-
-
-def sandbox_uid() -> int:
-    """The uid sandboxes run as: the image's user when we can hand folders to it (as root),
-    otherwise our own uid, which owns the folders."""
-    return SANDBOX_UID if os.getuid() == 0 else os.getuid()
 
 
 def open_socket(data_dir: Path, chat_id: str, owner_uid: int) -> int:
@@ -121,10 +115,11 @@ class SandboxSocketBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend for one chat: every new connection goes through
     `open_socket` and the peer check, whatever `uds` path the pool asks for."""
 
-    def __init__(self, data_dir: Path, chat_id: str, owner_uid: int) -> None:
+    def __init__(self, data_dir: Path, chat_id: str, owner_uid: int, peer_uid: int) -> None:
         self._data_dir = data_dir
         self._chat_id = chat_id
         self._owner_uid = owner_uid
+        self._peer_uid = peer_uid
         self._inner = httpcore.AnyIOBackend()
         # Why the last connection was refused, if it was; httpx's own errors do not carry it.
         self.refused: SocketRefused | None = None
@@ -150,7 +145,7 @@ class SandboxSocketBackend(httpcore.AsyncNetworkBackend):
         finally:
             os.close(fd)
         uid = peer_uid(stream.get_extra_info("socket"))
-        if uid != self._owner_uid:
+        if uid != self._peer_uid:
             await stream.aclose()
             self.refused = SocketRefused(f"the executor of {self._chat_id} answers as uid {uid}")
             raise httpcore.ConnectError(str(self.refused))

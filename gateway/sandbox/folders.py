@@ -121,3 +121,47 @@ def _delete_entries(directory: int) -> str | None:
 def _identity(fd: int) -> tuple[int, int]:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
+
+
+# Handing a tree to a new owner is for chats made before sandboxes had a uid each; their trees
+# were made by ordinary code. Past these, the walk gives up rather than chase a pathological tree.
+_CHOWN_MAX_DEPTH = 128
+_CHOWN_MAX_ENTRIES = 1_000_000
+
+
+def chown_tree(folder: Path, uid: int) -> None:
+    """Make `uid` (and the group of that number) own `folder` and everything below it, changing
+    links themselves and never following one. The sandbox using the folder must be stopped.
+    Raises FolderNotCleared past the depth or entry cap."""
+    top = os.open(folder, DIR_FLAGS)
+    os.fchown(top, uid, uid)
+    device = os.fstat(top).st_dev
+    # One open directory and its scandir iterator per level: depth first, fds bounded by depth.
+    stack = [(top, os.scandir(top))]
+    seen = 0
+    try:
+        while stack:
+            directory, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                entries.close()
+                os.close(directory)
+                stack.pop()
+                continue
+            seen += 1
+            if seen > _CHOWN_MAX_ENTRIES:
+                raise FolderNotCleared(errno.EFBIG, f"more than {_CHOWN_MAX_ENTRIES} entries")
+            os.chown(entry.name, uid, uid, dir_fd=directory, follow_symlinks=False)
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if len(stack) >= _CHOWN_MAX_DEPTH:
+                raise FolderNotCleared(errno.ELOOP, f"deeper than {_CHOWN_MAX_DEPTH} folders")
+            below = os.open(entry.name, DIR_FLAGS, dir_fd=directory)
+            if os.fstat(below).st_dev != device:
+                os.close(below)
+                raise FolderNotCleared(errno.EXDEV, f"'{entry.name}' is another file system")
+            stack.append((below, os.scandir(below)))
+    finally:
+        for directory, entries in stack:
+            entries.close()
+            os.close(directory)

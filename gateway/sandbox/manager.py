@@ -23,8 +23,10 @@ from docker.types import LogConfig, Ulimit
 
 from gateway.chats.store import Chat
 from gateway.sandbox import folders as chat_folders
+from gateway.sandbox import seccomp
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
-from gateway.sandbox.executor_socket import SANDBOX_UID, SandboxSocketBackend, sandbox_uid
+from gateway.sandbox.executor_socket import SandboxSocketBackend
+from gateway.sandbox.runtime import Runtime
 from gateway.settings import Settings
 from shared.errors import ErrorCode, SandboxError
 from shared.errors import NotFound as ChatNotFound
@@ -39,12 +41,37 @@ LABEL_USER = "ai-data-scientist.user-id"
 # each see only the sandboxes of their own DATA_DIR.
 LABEL_DATA_DIR = "ai-data-scientist.data-dir"
 
+# Host tasks gVisor itself runs per sandbox (sentry, gofer and their Go threads), measured with a
+# started executor and kernel; see SandboxManager._pids_limit.
+_GVISOR_OWN_TASKS = 96
+
 ENV_CHAT_ID = "EXECUTOR_CHAT_ID"
 ENV_SECRET = "EXECUTOR_SECRET"
 
 # Asked before a sandbox is made or started, and again after: True once the chat's deletion has
 # begun. Deletion lives in the chat store; the manager only has to respect it.
 IsDeleted = Callable[[str], Awaitable[bool]]
+# The host uid of a chat's sandbox (chat id, first uid of the range): handed out once per chat by
+# the chat store, so no per-uid kernel limit (inotify instances, processes, ...) is shared
+# between tenants.
+UidOf = Callable[[str, int], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a chat's container was made with, as read back from Docker (so a restarted gateway
+    learns it again): the executor's secret, the uid it runs as, and its runtime."""
+
+    secret: str
+    uid: int
+    runtime: str
+
+    @property
+    def peer_uid(self) -> int:
+        """Who listens on the executor socket as the host sees it: the sandbox's own uid under
+        runc; under gVisor the socket is served by gVisor's sandbox process, root on the host
+        (the socket file still belongs to the chat's uid, which the gofer creates it as)."""
+        return 0 if self.runtime == "runsc" else self.uid
 
 
 @dataclass(frozen=True)
@@ -74,22 +101,31 @@ def container_name(chat_id: str) -> str:
 
 class SandboxManager:
     def __init__(
-        self, client: docker.DockerClient, settings: Settings, is_deleted: IsDeleted
+        self,
+        client: docker.DockerClient,
+        settings: Settings,
+        runtime: Runtime,
+        is_deleted: IsDeleted,
+        uid_of: UidOf,
     ) -> None:
         self._docker = client
         self._settings = settings
+        self.runtime: Runtime = runtime
         self._is_deleted = is_deleted
-        self._clients: dict[str, ExecutorClient] = {}
-        # Each container's executor secret, read from the container itself (so a restarted
-        # gateway learns it again from Docker).
-        self._secrets: dict[str, str] = {}
+        self._uid_of = uid_of
+        # Each chat's client, with the identity of the container it was made for.
+        self._clients: dict[str, tuple[Identity, ExecutorClient]] = {}
+        # Each container's identity, read from the container itself.
+        self._identities: dict[str, Identity] = {}
         self._closing: set[asyncio.Future[None]] = set()
         # Chats whose executor answered since we last saw it fail: the warm path skips Docker.
         self._running: set[str] = set()
         self._last_used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._starting: dict[str, asyncio.Task[None]] = {}
-        self._user = self._sandbox_user()
+        # As root we hand each chat's folders to a uid of its own. Otherwise we cannot chown, so
+        # every sandbox runs as our own (non-root) uid, which owns the folders.
+        self._own_uid = None if os.getuid() == 0 else os.getuid()
 
     def paths(self, chat_id: str) -> ChatPaths:
         return ChatPaths(self._settings.data_dir / "chats" / chat_id)
@@ -102,7 +138,7 @@ class SandboxManager:
         except NotFound:
             return None
 
-    def _create(self, chat: Chat) -> Container:
+    def _create(self, chat: Chat, uid: int) -> Container:
         paths = self.paths(chat.chat_id)
         s = self._settings
         # Sent by the gateway with every request to this container's executor, which refuses
@@ -119,12 +155,13 @@ class SandboxManager:
                     LABEL_USER: chat.user_id,
                     LABEL_DATA_DIR: str(s.data_dir),
                 },
-                user=self._user,
+                user=f"{uid}:{uid}",
+                runtime=self.runtime,
                 network_mode="none",
                 read_only=True,
                 cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                pids_limit=s.sandbox_pids_limit,
+                security_opt=["no-new-privileges", f"seccomp={seccomp.PROFILE_JSON}"],
+                pids_limit=self._pids_limit(),
                 mem_limit=s.sandbox_memory_limit,
                 memswap_limit=s.sandbox_memory_limit,
                 nano_cpus=int(s.sandbox_cpus * 1e9),
@@ -146,6 +183,10 @@ class SandboxManager:
                 # An allow-list: nothing of the gateway's own environment (secrets) goes in.
                 environment={
                     "HOME": "/tmp",
+                    # The image has no passwd entry for the chat's uid; getpass and friends
+                    # read these first.
+                    "USER": "sandbox",
+                    "LOGNAME": "sandbox",
                     "SANDBOX_EXEC_TIMEOUT_S": str(s.sandbox_exec_timeout_s),
                     ENV_CHAT_ID: chat.chat_id,
                     ENV_SECRET: secret,
@@ -156,20 +197,22 @@ class SandboxManager:
                 f"sandbox image '{s.sandbox_image}' is missing; build it with `make images`"
             ) from e
 
-    def _ensure_started(self, chat: Chat, clean: bool = False) -> str:
-        """Create or start the chat's container; returns its executor secret. `clean` restarts
-        a running one too, for a socket that user code tampered with."""
-        self._prepare_dirs(chat.chat_id)
+    def _ensure_started(self, chat: Chat, uid: int, clean: bool = False) -> Identity:
+        """Create or start the chat's container; returns what it was made with. `clean`
+        restarts a running one too, for a socket that user code tampered with."""
         container = self._get(chat.chat_id)
-        if container is not None and _secret_of(container) is None:
-            # Made by a gateway that gave executors no secret: make it anew (its variables and
-            # files are in its folders and come back).
-            log.info("replacing the sandbox of %s, made without an executor secret", chat.chat_id)
-            container.remove(force=True)
-            container = None
+        if container is not None:
+            outdated = self._outdated(container, uid)
+            if outdated:
+                # Made by an older gateway or under other settings: make it anew (its variables
+                # and files are in its folders and come back).
+                log.info("replacing the sandbox of %s: %s", chat.chat_id, outdated)
+                container.remove(force=True)
+                container = None
+        self._prepare_dirs(chat.chat_id, uid)
         if container is None:
             try:
-                container = self._create(chat)
+                container = self._create(chat, uid)
             except APIError as e:
                 if e.status_code != 409:
                     raise
@@ -187,10 +230,29 @@ class SandboxManager:
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 self.paths(chat.chat_id).socket.unlink()
             container.start()
-        secret = _secret_of(container)
-        if secret is None:
+        identity = _identity_of(container)
+        if identity is None:
             raise SandboxError(f"the sandbox of {chat.chat_id} has no executor secret")
-        return secret
+        return identity
+
+    def _pids_limit(self) -> int:
+        """Docker's pids limit counts host tasks. Under gVisor those are gVisor's own threads
+        (about 60 for a started executor and kernel) plus one to two host tasks per process or
+        thread of user code, so SANDBOX_PIDS_LIMIT is scaled to keep its meaning: roughly that
+        many processes and threads for user code."""
+        limit = self._settings.sandbox_pids_limit
+        return limit if self.runtime == "runc" else 2 * limit + _GVISOR_OWN_TASKS
+
+    def _outdated(self, container: Container, uid: int) -> str | None:
+        """Why an existing container must be made anew, or None."""
+        identity = _identity_of(container)
+        if identity is None:
+            return "it was made without an executor secret"
+        if identity.uid != uid:
+            return f"it runs as uid {identity.uid}, the chat's is {uid}"
+        if identity.runtime != self.runtime:
+            return f"it runs under {identity.runtime}, sandboxes now use {self.runtime}"
+        return None
 
     def _stop(self, chat_id: str) -> None:
         container = self._get(chat_id)
@@ -232,19 +294,22 @@ class SandboxManager:
             },
         )
 
-    def _prepare_dirs(self, chat_id: str) -> None:
+    def _prepare_dirs(self, chat_id: str, uid: int) -> None:
+        """Make the chat's folders, owned by its uid. The container is not running here."""
         paths = self.paths(chat_id)
-        for folder in (paths.root, paths.workspace, paths.state, paths.run):
-            folder.mkdir(mode=0o750, parents=True, exist_ok=True)
-            if os.getuid() == 0:
-                os.chown(folder, SANDBOX_UID, SANDBOX_UID)
-
-    def _sandbox_user(self) -> str:
-        # As root we hand the chat folders to the image's unprivileged user. Otherwise we cannot
-        # chown, so the sandbox runs as our own (non-root) uid, which owns the folders.
-        if os.getuid() == 0:
-            return f"{SANDBOX_UID}:{SANDBOX_UID}"
-        return f"{os.getuid()}:{os.getgid()}"
+        paths.root.mkdir(mode=0o750, parents=True, exist_ok=True)
+        for folder in (paths.workspace, paths.state, paths.run):
+            try:
+                folder.mkdir(mode=0o750)
+            except FileExistsError:
+                # A chat from before uids were per chat (or a changed SANDBOX_UID_BASE): its
+                # files pass to its uid now. The sandbox cannot chown (no capabilities), so a
+                # folder's owner is only ever what we made it.
+                if self._own_uid is None and os.lstat(folder).st_uid != uid:
+                    chat_folders.chown_tree(folder, uid)
+        if self._own_uid is None:
+            for folder in (paths.root, paths.workspace, paths.state, paths.run):
+                os.chown(folder, uid, uid, follow_symlinks=False)
 
     # --- orchestrators ---
 
@@ -254,16 +319,25 @@ class SandboxManager:
     def client(self, chat_id: str) -> ExecutorClient:
         """The client of the chat's executor as of its container's secret; ExecutorUnavailable
         when this gateway has not seen the container yet (ensure_running starts it)."""
-        secret = self._secrets.get(chat_id)
-        if secret is None:
+        identity = self._identities.get(chat_id)
+        if identity is None:
             raise ExecutorUnavailable(f"the sandbox of {chat_id} has not been started")
-        client = self._clients.get(chat_id)
-        if client is None or client.secret != secret:
-            if client is not None:
-                self._closing.add(asyncio.ensure_future(client.aclose()))
-            backend = SandboxSocketBackend(self._settings.data_dir, chat_id, sandbox_uid())
-            client = self._clients[chat_id] = ExecutorClient(backend, chat_id, secret)
+        known = self._clients.get(chat_id)
+        if known is not None and known[0] == identity:
+            return known[1]
+        if known is not None:
+            self._closing.add(asyncio.ensure_future(known[1].aclose()))
+        backend = SandboxSocketBackend(
+            self._settings.data_dir, chat_id, identity.uid, identity.peer_uid
+        )
+        client = ExecutorClient(backend, chat_id, identity.secret)
+        self._clients[chat_id] = (identity, client)
         return client
+
+    def uid(self, chat_id: str) -> int | None:
+        """The uid the chat's sandbox runs as, once this gateway has seen it start."""
+        identity = self._identities.get(chat_id)
+        return None if identity is None else identity.uid
 
     async def ensure_running(self, chat: Chat) -> ExecutorClient:
         """The chat's executor, creating or starting its container first when needed.
@@ -306,11 +380,19 @@ class SandboxManager:
             self._running.add(chat_id)
 
     async def _start_container(self, chat: Chat, clean: bool) -> None:
+        uid = self._own_uid
+        if uid is None:
+            uid = await self._uid_of(chat.chat_id, self._settings.sandbox_uid_base)
         try:
-            secret = await asyncio.to_thread(self._ensure_started, chat, clean)
+            identity = await asyncio.to_thread(self._ensure_started, chat, uid, clean)
         except APIError as e:
             raise SandboxError(f"could not start the sandbox: {e.explanation or e}") from e
-        self._secrets[chat.chat_id] = secret
+        except chat_folders.FolderNotCleared as e:
+            raise SandboxError(
+                f"the chat's files could not be handed to its sandbox's uid ({e}); "
+                "reset or delete the chat"
+            ) from e
+        self._identities[chat.chat_id] = identity
 
     async def _refuse_if_deleted(self, chat_id: str, made: bool) -> None:
         """NotFound once the chat's deletion began; what this start `made` is removed first."""
@@ -358,12 +440,33 @@ class SandboxManager:
         async with self._lock(chat_id):
             self._running.discard(chat_id)
             self._last_used.pop(chat_id, None)
-            self._secrets.pop(chat_id, None)
-            client = self._clients.pop(chat_id, None)
-            if client is not None:
-                await client.aclose()
+            self._identities.pop(chat_id, None)
+            known = self._clients.pop(chat_id, None)
+            if known is not None:
+                await known[1].aclose()
             await asyncio.to_thread(self._remove, chat_id)
         self._locks.pop(chat_id, None)
+
+    async def exit_reason(self, chat_id: str) -> str:
+        """Why the chat's container stopped, in words for the user, from Docker's record."""
+        container = await asyncio.to_thread(self._get, chat_id)
+        # A stream cut by a kill is seen a moment before Docker records the container's end.
+        for _ in range(30):
+            if container is None or not container.attrs.get("State", {}).get("Running"):
+                break
+            await asyncio.sleep(0.1)
+            container = await asyncio.to_thread(self._get, chat_id)
+        if container is None:
+            return "its container was removed"
+        state = container.attrs.get("State", {})
+        if state.get("OOMKilled"):
+            return (
+                f"it ran out of memory (the sandbox's limit is "
+                f"{self._settings.sandbox_memory_limit}, SANDBOX_MEMORY_LIMIT)"
+            )
+        if state.get("Running"):
+            return "its executor stopped answering"
+        return f"its container stopped (exit code {state.get('ExitCode')})"
 
     async def poll(self, chat_id: str) -> str | None:
         """The container's Docker status ("running", "exited", ...) or None when there is none."""
@@ -377,9 +480,9 @@ class SandboxManager:
         now = time.monotonic()
         found = {c.labels[LABEL_CHAT]: c.status for c in containers if LABEL_CHAT in c.labels}
         for container in containers:
-            secret = _secret_of(container)
-            if LABEL_CHAT in container.labels and secret is not None:
-                self._secrets[container.labels[LABEL_CHAT]] = secret
+            identity = _identity_of(container)
+            if LABEL_CHAT in container.labels and identity is not None:
+                self._identities[container.labels[LABEL_CHAT]] = identity
         for chat_id in found:
             self._last_used[chat_id] = now
         return found
@@ -398,18 +501,26 @@ class SandboxManager:
         return idle
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
+        for _, client in self._clients.values():
             await client.aclose()
         self._clients.clear()
         await asyncio.gather(*self._closing)
 
 
-def _secret_of(container: Container) -> str | None:
-    """The executor secret the container was created with (None: made by an older gateway)."""
-    # Docker's inspect JSON: Config.Env is a list of "NAME=value" strings.
-    env: list[str] = container.attrs.get("Config", {}).get("Env") or []
-    for entry in env:
-        name, _, value = entry.partition("=")
-        if name == ENV_SECRET and value:
-            return value
-    return None
+def _identity_of(container: Container) -> Identity | None:
+    """What the container was created with; None when it has no executor secret (made by an
+    older gateway) or no numeric user."""
+    # Docker's inspect JSON: Config.Env is a list of "NAME=value" strings, Config.User "uid:gid",
+    # HostConfig.Runtime the runtime's name.
+    config = container.attrs.get("Config", {})
+    env: list[str] = config.get("Env") or []
+    secret = next(
+        (value for name, _, value in (e.partition("=") for e in env) if name == ENV_SECRET),
+        "",
+    )
+    user: str = config.get("User") or ""
+    uid = user.partition(":")[0]
+    runtime: str = container.attrs.get("HostConfig", {}).get("Runtime") or "runc"
+    if not secret or not uid.isdigit():
+        return None
+    return Identity(secret=secret, uid=int(uid), runtime=runtime)

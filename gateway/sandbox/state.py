@@ -13,8 +13,8 @@ from typing import TypeVar
 from gateway.chats.journal import RestartRecord, UploadRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox import folders as chat_folders
+from gateway.sandbox.disk_usage import DiskQuota
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
-from gateway.sandbox.executor_socket import SANDBOX_UID
 from gateway.sandbox.file_pool import FilePool
 from gateway.sandbox.files import Listing, open_file, walk
 from gateway.sandbox.manager import SandboxManager
@@ -33,6 +33,7 @@ class SessionService:
         self._sandboxes = sandboxes
         self._settings = settings
         self._files = FilePool()
+        self._disk = DiskQuota(settings.sandbox_disk_limit)
 
     def workspace(self, chat: Chat) -> Path:
         return self._sandboxes.paths(chat.chat_id).workspace
@@ -85,22 +86,29 @@ class SessionService:
             await self._chats.append_message(chat.chat_id, RestartRecord())
 
     async def load_csv(
-        self, chat: Chat, filename: str, chunks: AsyncIterator[bytes]
+        self, chat: Chat, filename: str, chunks: AsyncIterator[bytes], size: int | None = None
     ) -> LoadCsvResult:
         """Store the CSV in the workspace and load it as a DataFrame named after the file.
-        On any failure nothing is left behind: no file, no variable."""
+        On any failure nothing is left behind: no file, no variable. Refused when the chat is
+        past its SANDBOX_DISK_LIMIT, or the upload (`size` bytes, when known up front) would
+        take it past."""
         async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
+            paths = self._sandboxes.paths(chat.chat_id)
+            room = await self._disk.room_for_upload([paths.workspace, paths.state], size)
             # The chat's folders exist once its sandbox has started.
             await self._sandboxes.ensure_running(chat)
             files = self._files
             staged = await files.run(StagedUpload, self.workspace(chat), filename)
             try:
                 await write_stream(
-                    chunks,
+                    self._disk.within(chunks, room),
                     lambda chunk: files.run(staged.write, chunk),
                     self._settings.max_upload_bytes,
                 )
-                await files.run(staged.hand_to_sandbox, SANDBOX_UID)
+                uid = self._sandboxes.uid(chat.chat_id)
+                if uid is None:
+                    raise SandboxError("the chat's sandbox stopped before the upload was stored")
+                await files.run(staged.hand_to_sandbox, uid)
                 request = LoadCsvRequest(path=staged.name, variable=variable_name(filename))
                 result = await self._call(chat, lambda client: client.load_csv(request))
                 await files.run(staged.keep_as, filename)

@@ -5,6 +5,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.screen import screenshot, sign_in
 from tests.fake_github import FakeGitHub
 from tests.gateway_process import GatewayProcess
+from tests.sign_in import with_cookie
 
 
 def test_local_mode_explains_how_to_sign_in_and_takes_the_link(
@@ -31,10 +32,28 @@ def test_local_mode_explains_how_to_sign_in_and_takes_the_link(
     page.click("#signout")
     expect(page.locator("#signin-notice")).to_contain_text("signed out")
 
-    # The login link printed at start-up signs the browser in and lands on the app.
+    # The login link printed at start-up signs the browser in and lands on the app, with a
+    # session cookie that is not the token, and no token in the address bar.
     sign_in(page, web_gateway)
     assert page.url == f"{web_gateway.base_url}/"
     expect(page.locator("#welcome")).to_be_visible()
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "github_session"]
+    assert cookie["value"] != web_gateway.token
+    assert cookie["httpOnly"]
+
+    # Signing out ends that session on the server, not only in the page.
+    page.click("#signout")
+    expect(page.locator("#signin-notice")).to_contain_text("signed out")
+    page.reload()
+    expect(page.locator("#signin-local")).to_be_visible()
+    with with_cookie(web_gateway.base_url, cookie["value"]) as old:
+        assert old.get("/me").status_code == 401
+    # Nor does the token sign in as the cookie.
+    page.context.add_cookies(
+        [{"name": "github_session", "value": web_gateway.token, "url": web_gateway.base_url}]
+    )
+    page.reload()
+    expect(page.locator("#signin-local")).to_be_visible()
 
 
 def test_github_sign_in_through_the_button(

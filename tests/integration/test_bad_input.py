@@ -73,8 +73,10 @@ def test_requests_without_credentials_are_401(gateway: GatewayProcess) -> None:
     wrong = httpx.get(f"{gateway.base_url}/chats", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
     assert wrong.json()["code"] == "session_expired"
+    # Local mode's token is a Bearer token, never the cookie (the login link trades it for one).
     cookie = httpx.get(f"{gateway.base_url}/chats", cookies={"github_session": gateway.token})
-    assert cookie.status_code == 200
+    assert cookie.status_code == 401
+    assert cookie.json()["code"] == "session_expired"
 
 
 def test_login_link_sets_the_cookie(gateway: GatewayProcess) -> None:
@@ -84,7 +86,8 @@ def test_login_link_sets_the_cookie(gateway: GatewayProcess) -> None:
         assert wrong.json()["code"] == "invalid_login_link"
         response = browser.get("/login/local", params={"token": gateway.token})
         assert response.status_code == 200
-        assert response.json()["github_session"] == gateway.token
+        assert response.json()["github_session"] == browser.cookies["github_session"]
+        assert browser.cookies["github_session"] != gateway.token
         assert browser.get("/me").json()["id"] == "local"
 
 

@@ -39,7 +39,7 @@ def test_login_link_with_next_signs_in_and_lands_on_the_page(gateway: GatewayPro
         response = browser.get("/login/local", params={"token": gateway.token, "next": "/"})
         assert response.status_code == 303
         assert response.headers["location"] == "/"
-        assert browser.cookies["github_session"] == gateway.token
+        assert browser.cookies["github_session"] != gateway.token
         assert browser.get("/me").json()["id"] == "local"
 
 

@@ -4,7 +4,6 @@ Each sign-in mode's routes have a router of their own, so that the OpenAPI docum
 the ones that work on this server (the others answer 400 saying how to sign in instead).
 """
 
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,11 +11,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from gateway.api.deps import AuthDep, GitHubDep, SettingsDep, UserDep
 from gateway.api.openapi import errors
-from gateway.auth.authenticator import COOKIE_NAME, LOCAL_USER, safe_next
+from gateway.auth.authenticator import COOKIE_NAME, safe_next
 from gateway.auth.github import GitHub
 from gateway.auth.users import User
 from gateway.settings import Settings
-from shared.errors import AppError, ErrorCode, InvalidInput, Unauthorized
+from shared.errors import AppError, ErrorCode, InvalidInput
 
 router = APIRouter(tags=["auth"])
 local_router = APIRouter(tags=["auth"])
@@ -48,15 +47,29 @@ def _github(github: GitHub | None) -> GitHub:
     return github
 
 
-def _set_cookie(response: Response, value: str, settings: Settings, max_age: int | None) -> None:
+def _signed_in(user: User, cookie: str, target: str | None, settings: Settings) -> Response:
+    """The answer to a finished sign-in, either mode: the new session's cookie, and a redirect
+    to `target` or the cookie's value and the user as JSON (for curl)."""
+    response: Response
+    if target:
+        response = RedirectResponse(target, status_code=303)
+    else:
+        response = JSONResponse({COOKIE_NAME: cookie, "user": user.model_dump()})
+    # The answer holds a session: no cache keeps it, and the URL it answers (which may carry a
+    # token or a code) is not passed on as a referrer.
+    response.headers["cache-control"] = "no-store"
+    response.headers["referrer-policy"] = "no-referrer"
+    # The browser may keep the cookie until the absolute expiry; the server ends it sooner when
+    # it sits idle or is signed out.
     response.set_cookie(
         COOKIE_NAME,
-        value,
-        max_age=max_age,
+        cookie,
+        max_age=int(settings.session_max_age_s),
         httponly=True,
         samesite="lax",
         secure=settings.base_url.startswith("https://"),
     )
+    return response
 
 
 @router.get("/auth/config")
@@ -65,31 +78,22 @@ async def auth_config(settings: SettingsDep) -> dict[str, str]:
     return {"mode": settings.effective_auth_mode}
 
 
-@local_router.get("/login/local", responses={**_redirect(303, "`next`"), **errors(400, 401)})
+@local_router.get("/login/local", responses={**_redirect(303, "`next`"), **errors(400, 401, 503)})
 async def login_local(
-    token: str, request: Request, settings: SettingsDep, next: str | None = None
+    token: str, request: Request, settings: SettingsDep, auth: AuthDep, next: str | None = None
 ) -> Response:
-    """Exchange the local-mode token (from the printed login URL) for the session cookie;
-    with `next`, a path on this server, redirect the browser there instead of answering JSON."""
+    """Trade the local-mode token (from the printed login link) for a new session: set the
+    `github_session` cookie and return it with the user as JSON, or, with `next`, a path on
+    this server, redirect the browser there (out of the URL that holds the token)."""
+    # A GET, because it is a link to click. A page elsewhere can make a browser open it, but
+    # only with the token, which is the one user's own key: it signs that user in as themselves.
     if settings.effective_auth_mode != "local":
         raise InvalidInput(
             "local sign-in is off on this server; sign in at /login/github",
             ErrorCode.SIGN_IN_MODE_OFF,
         )
-    expected: str = request.app.state.local_token
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthorized(
-            "this login link is not valid; use the one printed at start-up",
-            ErrorCode.INVALID_LOGIN_LINK,
-        )
-    target = safe_next(next)
-    response: Response
-    if target:
-        response = RedirectResponse(target, status_code=303)
-    else:
-        response = JSONResponse({COOKIE_NAME: expected, "user": LOCAL_USER.model_dump()})
-    _set_cookie(response, expected, settings, max_age=None)
-    return response
+    user, cookie = await auth.sign_in_local(request, token)
+    return _signed_in(user, cookie, safe_next(next), settings)
 
 
 @github_router.get(
@@ -146,15 +150,7 @@ async def github_callback(
             ErrorCode.SIGN_IN_FAILED,
         )
     user, cookie = await auth.sign_in(request)
-    response: Response
-    if target:
-        response = RedirectResponse(target, status_code=303)
-    else:
-        response = JSONResponse({COOKIE_NAME: cookie, "user": user.model_dump()})
-    # The browser may keep the cookie until the absolute expiry; the server ends it sooner when
-    # it sits idle or is signed out.
-    _set_cookie(response, cookie, settings, max_age=int(settings.session_max_age_s))
-    return response
+    return _signed_in(user, cookie, target, settings)
 
 
 @router.post("/logout", responses={**_redirect(303, "`next`"), **errors(503)})

@@ -13,11 +13,14 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
-    """Each service: "ok", or "down: " and why."""
+    """Each service: "ok", or "down: " and why; and the OCI runtime sandboxes run under."""
 
     status: Literal["ok", "degraded"]
     redis: str
     docker: str
+    sandbox_runtime: Literal["runsc", "runc"]
+    # Whether the sandboxes' folders come from a noexec,nosuid,nodev mount (see the README).
+    sandbox_folders_noexec: bool
 
 
 class HealthDown(Health):
@@ -31,6 +34,8 @@ class HealthDown(Health):
 async def health(request: Request) -> JSONResponse:
     """200 when Redis and the Docker engine answer, else 503 naming what is down."""
     checks: dict[str, str] = {}
+    runtime = request.app.state.sandboxes.runtime
+    noexec = request.app.state.sandbox_folders_noexec
     try:
         await request.app.state.redis.ping()
         checks["redis"] = "ok"
@@ -42,9 +47,15 @@ async def health(request: Request) -> JSONResponse:
     except Exception as e:
         checks["docker"] = f"down: {e}"
     if checks["redis"] == "ok" and checks["docker"] == "ok":
-        return JSONResponse(Health(status="ok", **checks).model_dump())
+        return JSONResponse(
+            Health(
+                status="ok", sandbox_runtime=runtime, sandbox_folders_noexec=noexec, **checks
+            ).model_dump()
+        )
     down = HealthDown(
         status="degraded",
+        sandbox_runtime=runtime,
+        sandbox_folders_noexec=noexec,
         **checks,
         detail="; ".join(f"{name} is {state}" for name, state in checks.items() if state != "ok"),
         code=ErrorCode.STORE_UNAVAILABLE

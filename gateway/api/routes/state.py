@@ -115,7 +115,10 @@ async def upload_csv(
                 raise Unprocessable('send the CSV as the multipart form field "file"')
             if len(form.multi_items()) > 1:
                 raise Unprocessable('send only the multipart form field "file", the CSV')
-            return await sessions.load_csv(chat, safe_filename(upload.filename), _read(upload.file))
+            # Starlette spooled the whole file before the route runs: its size is known.
+            return await sessions.load_csv(
+                chat, safe_filename(upload.filename), _read(upload.file), upload.size
+            )
     if content_type.startswith("application/json"):
         try:
             body = ImportRequest.model_validate_json(await request.body())
@@ -128,7 +131,7 @@ async def upload_csv(
                     f"the file has {source.size} bytes; "
                     f"MAX_UPLOAD_BYTES is {settings.max_upload_bytes}"
                 )
-            return await sessions.load_csv(chat, safe_filename(source.name), _read(f))
+            return await sessions.load_csv(chat, safe_filename(source.name), _read(f), source.size)
     raise InvalidInput(
         'send the CSV as multipart/form-data (field "file") or JSON {"file_path": ...}'
     )

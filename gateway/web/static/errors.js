@@ -6,6 +6,7 @@ const TITLES = {
   chat_busy: "This chat is busy",
   conflict: "Something else was running",
   payload_too_large: "Too large",
+  disk_quota_exceeded: "This chat's disk space is full",
   chat_not_found: "This chat no longer exists",
   file_not_found: "File not found",
   variable_not_found: "Variable not found",

@@ -186,6 +186,7 @@ export class StepView {
       const variables = states[kernel.state] || kernel.state;
       this.notes.append(notice(`The Python kernel restarted${why}; variables ${variables}.`, "warn"));
     }
+    if (result.disk && result.disk.warning) this.notes.append(notice(result.disk.warning, "warn"));
     const unsaved = Object.keys(result.not_persisted || {});
     if (unsaved.length) {
       const text = `Not saved across restarts: ${unsaved.join(", ")} (cannot be pickled).`;

@@ -116,7 +116,8 @@ export class Uploader {
 
   error(message, code = null) {
     const dismiss = h("button", { class: "link-button", type: "button", onClick: () => this.hide() }, "Dismiss");
-    const title = code === "payload_too_large" ? "File too large. " : "";
+    const titles = { payload_too_large: "File too large. ", disk_quota_exceeded: "Disk limit reached. " };
+    const title = titles[code] || "";
     const text = h("span", { class: "upload-error" }, title, message);
     this.show(h("div", { class: "upload-row", role: "alert" }, text, dismiss));
     this.status.classList.add("failed");

@@ -39,3 +39,37 @@ def test_every_setting_names_its_environment_variable() -> None:
 
 def test_the_readme_lists_every_setting_and_nothing_else() -> None:
     assert readme_settings() == {field.upper() for field in Settings.model_fields}
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("0", 0),
+        ("5242880", 5 * 1024**2),
+        ("500m", 500 * 1024**2),
+        ("2g", 2 * 1024**3),
+        ("2GB", 2 * 1024**3),
+        ("1.5GiB", 3 * 1024**3 // 2),
+        (" 64 k ", 64 * 1024),
+        ("1t", 1024**4),
+    ],
+)
+def test_the_disk_limit_takes_bytes_or_a_unit(value: str, size: int) -> None:
+    assert Settings(sandbox_disk_limit=value).sandbox_disk_limit == size
+
+
+def test_the_disk_limit_defaults_to_2g() -> None:
+    assert Settings().sandbox_disk_limit == 2 * 1024**3
+
+
+@pytest.mark.parametrize("value", ["", "lots", "-5m", "5x", "m", "1e9", "5 m b"])
+def test_a_disk_limit_that_is_not_a_size_is_refused_by_name(value: str) -> None:
+    with pytest.raises(ValidationError, match="SANDBOX_DISK_LIMIT must be a number of bytes"):
+        Settings(sandbox_disk_limit=value)
+
+
+def test_the_disk_limit_is_read_from_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SANDBOX_DISK_LIMIT", "5m")
+    assert Settings().sandbox_disk_limit == 5 * 1024**2

@@ -171,6 +171,8 @@ def test_health_reports_the_kernel(executor: Executor) -> None:
         "kernel_pid": health["kernel_pid"],
         "busy": False,
         "execution_count": 0,
+        "restored": [],
+        "restore_errors": {},
     }
     os.kill(health["kernel_pid"], 0)
 

@@ -1,6 +1,8 @@
+import logging
+
 import pytest
 
-from gateway.auth.authenticator import SignInPolicy, safe_next
+from gateway.auth.authenticator import SignInPolicy, log_sign_in, safe_next
 from gateway.auth.users import User
 from gateway.settings import Settings
 
@@ -56,3 +58,19 @@ def test_org_members_are_admitted_only_for_a_listed_org() -> None:
     assert not policy.admits(_user(3, "eve", ["other"]))
     assert not policy.admits(_user(4, "nobody"))
     assert "member of Acme" in policy.refusal(_user(4, "nobody"))
+
+
+def test_a_configured_local_token_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(auth_mode="local", local_auth_token="configured-secret-token")
+    with caplog.at_level(logging.INFO):
+        log_sign_in(settings, "configured-secret-token")
+    assert "configured-secret-token" not in caplog.text
+    assert "/login/local?token=<LOCAL_AUTH_TOKEN>&next=/" in caplog.text
+
+
+def test_a_token_made_up_for_the_process_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    # Nobody could sign in otherwise: it is in no file.
+    settings = Settings(auth_mode="local", local_auth_token=None)
+    with caplog.at_level(logging.INFO):
+        log_sign_in(settings, "made-up-token")
+    assert caplog.text.count("/login/local?token=made-up-token&next=/") == 1

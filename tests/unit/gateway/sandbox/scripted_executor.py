@@ -34,7 +34,7 @@ class ScriptedExecutor(socketserver.ThreadingUnixStreamServer):
         super().__init__(str(data_dir / "chats" / CHAT_ID / "run" / SOCKET_NAME), _Scripted)
 
     def client(self) -> ExecutorClient:
-        backend = SandboxSocketBackend(self.data_dir, CHAT_ID, os.getuid())
+        backend = SandboxSocketBackend(self.data_dir, CHAT_ID, os.getuid(), os.getuid())
         return ExecutorClient(backend, CHAT_ID, "secret")
 
 

@@ -47,7 +47,7 @@ class FloodingExecutor(socketserver.ThreadingUnixStreamServer):
         super().__init__(str(data_dir / "chats" / CHAT_ID / "run" / SOCKET_NAME), _Flood)
 
     def client(self) -> ExecutorClient:
-        backend = SandboxSocketBackend(self.data_dir, CHAT_ID, os.getuid())
+        backend = SandboxSocketBackend(self.data_dir, CHAT_ID, os.getuid(), os.getuid())
         return ExecutorClient(backend, CHAT_ID, "secret")
 
 

@@ -102,3 +102,29 @@ def test_a_folder_moved_during_the_walk_makes_it_start_over(
     chat_folders.clear(top)
     assert walks == [False, True]
     assert os.listdir(top) == []
+
+
+def test_chown_tree_hands_everything_over_and_follows_no_link(
+    tmp_path: Path, outside: Path
+) -> None:
+    # The suite runs as root (as CI does); chown to any uid works.
+    workspace = tmp_path / "workspace"
+    (workspace / "sub").mkdir(parents=True)
+    (workspace / "sub" / "a.csv").write_text("a\n")
+    (workspace / "link_to_outside").symlink_to(outside)
+    (workspace / "sub" / "link_to_canary").symlink_to(outside / "canary.txt")
+    os.mkfifo(workspace / "pipe")
+    before = {p: p.stat().st_uid for p in [outside, *outside.iterdir()]}
+
+    chat_folders.chown_tree(workspace, 123456)
+
+    inside = [workspace, *workspace.rglob("*")]
+    assert {p.lstat().st_uid for p in inside} == {123456}
+    assert {p.lstat().st_gid for p in inside} == {123456}
+    assert {p: p.stat().st_uid for p in [outside, *outside.iterdir()]} == before
+
+
+def test_chown_tree_gives_up_on_a_pathologically_deep_tree(tmp_path: Path) -> None:
+    make_deep_tree(tmp_path, 200)
+    with pytest.raises(chat_folders.FolderNotCleared, match="deeper than"):
+        chat_folders.chown_tree(tmp_path, 123456)

@@ -1,0 +1,223 @@
+"""A chat's disk use, and its soft quota (SANDBOX_DISK_LIMIT).
+
+The host's file system (ext4 here, without project quotas) cannot cap one folder, and the gateway
+cannot mount a file system per chat from its container, so the quota is soft: the chat's
+`workspace/` and `state/` are measured after each run and before each upload. Past the limit the
+run's result says so (`disk`), and uploads are refused; code still runs, so the user can delete
+files. README: The sandbox, "Disk quota".
+
+The measuring walks folders user code owns, so it follows the rules of `files.walk`: each folder
+is opened with O_NOFOLLOW relative to its parent's descriptor (a symlink is counted as itself,
+never followed), the walk is bounded (entries, depth, time), and a cut walk says that its total
+is only a lower bound. It counts allocated blocks (`st_blocks`), not sizes, so a sparse file counts
+what it really holds, and each inode once, so hard links do not multiply a file.
+"""
+
+import asyncio
+import os
+import stat
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.chats.journal import DiskUsage
+from gateway.sandbox.files import DIR_FLAGS, MAX_DEPTH, Cut
+from shared.errors import ErrorCode, PayloadTooLarge
+
+# It runs after every run, so it must stay cheap: 100k entries (all it visits) take about half a
+# second of CPU here; past these bounds the total is "at least" what was counted.
+MAX_ENTRIES = 100_000
+TIME_LIMIT_S = 1.0
+# st_blocks counts 512-byte units whatever the file system's block size (stat(2)).
+_BLOCK = 512
+
+FREE_SPACE = (
+    "delete files with code (os.remove, shutil.rmtree) or variables you no longer need (del), "
+    "or restart or delete the chat"
+)
+
+
+@dataclass(frozen=True)
+class Measured:
+    used_bytes: int
+    # Why the walk stopped before it saw everything; None when the total is exact.
+    cut: Cut | None = None
+
+
+def measure(
+    folders: Iterable[Path],
+    max_entries: int = MAX_ENTRIES,
+    max_depth: int = MAX_DEPTH,
+    time_limit_s: float = TIME_LIMIT_S,
+) -> Measured:
+    """Bytes allocated under the folders (themselves included), each inode counted once.
+    Depth first without recursion, one descriptor per level entered; a missing folder is 0."""
+    walk = _Walk(max_entries, time.monotonic() + time_limit_s)
+    for folder in folders:
+        try:
+            # The rule: each top folder is a mount point the sandbox cannot replace; everything
+            # below it is opened relative to a descriptor, never by path.
+            top = os.open(folder, DIR_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        walk.tree(top, max_depth)
+        if walk.cut in ("entries", "time"):
+            break
+    return Measured(walk.used, walk.cut)
+
+
+class _Walk:
+    def __init__(self, entries: int, deadline: float) -> None:
+        self.entries = entries
+        self.deadline = deadline
+        self.used = 0
+        self.cut: Cut | None = None
+        # (device, inode) of every file with more than one link seen so far.
+        self._linked: set[tuple[int, int]] = set()
+
+    def count(self, st: os.stat_result) -> None:
+        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in self._linked:
+                return
+            self._linked.add(key)
+        self.used += st.st_blocks * _BLOCK
+
+    def tree(self, top: int, max_depth: int) -> None:
+        """Count `top` and what it holds; closes `top`."""
+        # Each level: its descriptor, its depth, and the subfolders still to enter.
+        stack: list[tuple[int, int, list[str]]] = [(top, 0, [])]
+        try:
+            self.count(os.fstat(top))
+            stack[0][2].extend(self._read(top))
+            while stack and self.cut not in ("entries", "time"):
+                fd, depth, pending = stack[-1]
+                if not pending:
+                    os.close(stack.pop()[0])
+                    continue
+                name = pending.pop()
+                if depth >= max_depth:
+                    self.cut = "depth"
+                    pending.clear()
+                    continue
+                try:
+                    # The rule: relative to the parent's descriptor, never following a link; a
+                    # folder swapped for a symlink since it was read fails here and is skipped.
+                    below = os.open(name, DIR_FLAGS, dir_fd=fd)
+                except OSError:
+                    continue
+                stack.append((below, depth + 1, []))
+                stack[-1][2].extend(self._read(below))
+        finally:
+            for fd, _, _ in stack:
+                os.close(fd)
+
+    def _read(self, fd: int) -> list[str]:
+        """Count the folder's entries (lstat, relative to `fd`) within the budget; its
+        subfolders, to enter."""
+        subfolders: list[str] = []
+        try:
+            entries = os.scandir(fd)
+        except OSError:
+            return subfolders
+        with entries:
+            for entry in entries:
+                if self.entries <= 0:
+                    self.cut = "entries"
+                    break
+                if time.monotonic() > self.deadline:
+                    self.cut = "time"
+                    break
+                self.entries -= 1
+                try:
+                    # fstatat relative to fd without following: a link is counted as itself.
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                self.count(st)
+                if stat.S_ISDIR(st.st_mode):
+                    subfolders.append(entry.name)
+        return subfolders
+
+
+def size_text(n: int) -> str:
+    """Bytes for people, in powers of 1024 as SANDBOX_DISK_LIMIT's units: 5.0 MiB."""
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+class DiskQuota:
+    """SANDBOX_DISK_LIMIT over a chat's `workspace/` and `state/` (0: no limit, nothing
+    measured). The walks run on a thread, off the event loop."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+
+    async def after_run(self, folders: list[Path]) -> DiskUsage | None:
+        """The chat's use after a run, with a warning when it is past the limit."""
+        if not self.limit_bytes:
+            return None
+        measured = await asyncio.to_thread(measure, folders)
+        over = measured.used_bytes > self.limit_bytes
+        return DiskUsage(
+            used_bytes=measured.used_bytes,
+            limit_bytes=self.limit_bytes,
+            at_least=measured.cut is not None,
+            over_limit=over,
+            warning=(
+                f"{self._past(measured)}. Uploads are refused until it is back under: {FREE_SPACE}."
+                if over
+                else None
+            ),
+        )
+
+    async def room_for_upload(self, folders: list[Path], size: int | None) -> int | None:
+        """Bytes an upload may still write (None: no limit). PayloadTooLarge
+        (`disk_quota_exceeded`) when the chat is past its limit already, or when the upload's
+        `size`, known up front, would take it past."""
+        if not self.limit_bytes:
+            return None
+        measured = await asyncio.to_thread(measure, folders)
+        room = self.limit_bytes - measured.used_bytes
+        if room <= 0:
+            raise _refusal(f"{self._past(measured)}, so uploads are refused")
+        if size is not None and size > room:
+            raise _refusal(
+                f"{_used(measured)} of its disk limit of {size_text(self.limit_bytes)} "
+                f"(SANDBOX_DISK_LIMIT); this upload of {size_text(size)} would take it past"
+            )
+        return room
+
+    async def within(self, chunks: AsyncIterator[bytes], room: int | None) -> AsyncIterator[bytes]:
+        """The upload's chunks, refused (`disk_quota_exceeded`) once they pass `room` bytes."""
+        written = 0
+        async for chunk in chunks:
+            written += len(chunk)
+            if room is not None and written > room:
+                raise _refusal(
+                    f"This upload is larger than the {size_text(room)} left of the chat's disk "
+                    f"limit of {size_text(self.limit_bytes)} (SANDBOX_DISK_LIMIT)"
+                )
+            yield chunk
+
+    def _past(self, measured: Measured) -> str:
+        return (
+            f"{_used(measured)}, past its disk limit of {size_text(self.limit_bytes)} "
+            "(SANDBOX_DISK_LIMIT)"
+        )
+
+
+def _used(measured: Measured) -> str:
+    amount = size_text(measured.used_bytes)
+    if measured.cut is not None:
+        amount = f"at least {amount}"
+    return f"This chat's files and saved variables use {amount}"
+
+
+def _refusal(why: str) -> PayloadTooLarge:
+    return PayloadTooLarge(f"{why}. To make room, {FREE_SPACE}.", ErrorCode.DISK_QUOTA_EXCEEDED)
