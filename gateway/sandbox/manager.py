@@ -8,6 +8,7 @@ restarted gateway reuses what exists instead of creating a twin; Docker's 404 me
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
@@ -40,6 +41,10 @@ LABEL_USER = "ai-data-scientist.user-id"
 # Scopes adoption to one deployment: two gateways on one engine (say `make up` and the test suite)
 # each see only the sandboxes of their own DATA_DIR.
 LABEL_DATA_DIR = "ai-data-scientist.data-dir"
+# The seccomp profile a container was made with, by digest: one made with an older profile is
+# made anew, so a tightened profile reaches every chat.
+LABEL_SECCOMP = "ai-data-scientist.seccomp"
+SECCOMP_DIGEST = hashlib.sha256(seccomp.PROFILE_JSON.encode()).hexdigest()[:16]
 
 # Host tasks gVisor itself runs per sandbox (sentry, gofer and their Go threads), measured with a
 # started executor and kernel; see SandboxManager._pids_limit.
@@ -154,6 +159,7 @@ class SandboxManager:
                     LABEL_CHAT: chat.chat_id,
                     LABEL_USER: chat.user_id,
                     LABEL_DATA_DIR: str(s.data_dir),
+                    LABEL_SECCOMP: SECCOMP_DIGEST,
                 },
                 user=f"{uid}:{uid}",
                 runtime=self.runtime,
@@ -252,6 +258,8 @@ class SandboxManager:
             return f"it runs as uid {identity.uid}, the chat's is {uid}"
         if identity.runtime != self.runtime:
             return f"it runs under {identity.runtime}, sandboxes now use {self.runtime}"
+        if container.labels.get(LABEL_SECCOMP) != SECCOMP_DIGEST:
+            return "it was made with another seccomp profile"
         return None
 
     def _stop(self, chat_id: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.e2e.screen import LAPTOP, MAX_UPLOAD_BYTES
 from tests.fake_llm import FakeLLM
@@ -105,6 +105,11 @@ class PageWatch:
         parts = urlsplit(request.url)
         if parts.scheme in ("http", "https") and parts.hostname != "127.0.0.1":
             self.problems.append(f"request off this machine: {request.url}")
+
+
+# What the page shows after a sandbox starts (a chat's first run or upload) can take several
+# seconds under gVisor on two busy cores; assertions wait as long as actions do.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture
