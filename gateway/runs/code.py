@@ -78,16 +78,6 @@ class QueryService:
         result.disk = await self._disk.after_run([paths.workspace, paths.state])
         return result
 
-    async def _lost_mid_cell(
-        self, chat: Chat, result: CodeResult, started: float, cause: ExecutorUnavailable
-    ) -> CodeResult:
-        """The sandbox went away while the cell ran: killed, or out of memory under gVisor (where
-        the host's OOM killer stops the whole sandbox, not only the kernel)."""
-        why = await self._sandboxes.exit_reason(chat.chat_id)
-        message, kernel = await _restart_after_loss(self._sandboxes, chat, why, cause)
-        error = ErrorEvent(ename="SandboxLost", evalue=message)
-        return _cut_short(result, "crashed", error, started, kernel)
-
     async def _run_cell(
         self, chat: Chat, code: str, message_id: str, on_event: OnEvent | None
     ) -> CodeResult:
@@ -140,6 +130,16 @@ class QueryService:
                 await asyncio.shield(client.interrupt())
                 raise
         raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _lost_mid_cell(
+        self, chat: Chat, result: CodeResult, started: float, cause: ExecutorUnavailable
+    ) -> CodeResult:
+        """The sandbox went away while the cell ran: killed, or out of memory under gVisor (where
+        the host's OOM killer stops the whole sandbox, not only the kernel)."""
+        why = await self._sandboxes.exit_reason(chat.chat_id)
+        message, kernel = await _restart_after_loss(self._sandboxes, chat, why, cause)
+        error = ErrorEvent(ename="SandboxLost", evalue=message)
+        return _cut_short(result, "crashed", error, started, kernel)
 
 
 async def _restart_after_loss(
