@@ -16,41 +16,43 @@ from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
 
 # The lifespan (gateway/main.py) puts each client on app.state; these say which type each is.
+# All async, though none awaits: FastAPI runs a plain `def` dependency on its thread pool, a hop
+# per dependency per request for what is an attribute read.
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
-def get_chats(request: Request) -> ChatStore:
+async def get_chats(request: Request) -> ChatStore:
     return cast(ChatStore, request.app.state.chats)
 
 
-def get_sandboxes(request: Request) -> SandboxManager:
+async def get_sandboxes(request: Request) -> SandboxManager:
     return cast(SandboxManager, request.app.state.sandboxes)
 
 
-def get_queries(request: Request) -> QueryService:
+async def get_queries(request: Request) -> QueryService:
     return cast(QueryService, request.app.state.queries)
 
 
-def get_agent(request: Request) -> Agent:
+async def get_agent(request: Request) -> Agent:
     return cast(Agent, request.app.state.agent)
 
 
-def get_sessions(request: Request) -> SessionService:
+async def get_sessions(request: Request) -> SessionService:
     return cast(SessionService, request.app.state.sessions)
 
 
-def get_auth(request: Request) -> Authenticator:
+async def get_auth(request: Request) -> Authenticator:
     return cast(Authenticator, request.app.state.auth)
 
 
-def get_tokens(request: Request) -> TokenStore:
+async def get_tokens(request: Request) -> TokenStore:
     return cast(TokenStore, request.app.state.auth.tokens)
 
 
-def get_github(request: Request) -> GitHub | None:
+async def get_github(request: Request) -> GitHub | None:
     """The GitHub client; None in AUTH_MODE=local."""
     return cast("GitHub | None", request.app.state.auth.github)
 
@@ -75,7 +77,7 @@ async def get_identity(request: Request, auth: AuthDep) -> Identity:
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 
 
-def get_user(identity: IdentityDep) -> User:
+async def get_user(identity: IdentityDep) -> User:
     return identity.user
 
 
