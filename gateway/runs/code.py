@@ -115,7 +115,7 @@ class QueryService:
             except OutputLimitExceeded as e:
                 # The executor did not cut the stream itself: stop the cell instead of reading on.
                 log.warning("sandbox of %s passed the output budget: %s", chat.chat_id, e)
-                await asyncio.shield(client.interrupt())
+                await asyncio.shield(client.interrupt_and_settle())
                 error = ErrorEvent(
                     ename="OutputLimitExceeded",
                     evalue=f"{e}; the rest was dropped and the cell was interrupted",
@@ -127,7 +127,7 @@ class QueryService:
                 raise  # another cell holds the kernel: it is not ours to interrupt
             except BaseException:
                 # Cancelled, an answer outside the protocol mid-cell, or a failure of our own.
-                await asyncio.shield(client.interrupt())
+                await asyncio.shield(client.interrupt_and_settle())
                 raise
         raise AssertionError("unreachable: the second attempt returns or raises")
 

@@ -11,8 +11,10 @@ What can go wrong is told apart, because what the caller may do next differs:
 All of them are AppErrors, so none reaches a client as anything but a JSON error.
 """
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TypeVar
 
@@ -190,6 +192,21 @@ class ExecutorClient:
         except AppError as e:
             log.info("the cell of %s could not be interrupted: %s", self.chat_id, e.detail)
             return False
+
+    async def interrupt_and_settle(self, within_s: float = 5.0) -> None:
+        """Interrupt the running cell and wait, up to `within_s`, until the executor has ended
+        it, so that what the user sends next does not find the chat busy with the code they
+        just stopped (ending a cell takes a moment, longer under gVisor). Never raises."""
+        if not await self.interrupt():
+            return
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            try:
+                if not (await self.health()).busy:
+                    return
+            except AppError:
+                return  # whatever stops the executor answering, the next request finds out
+            await asyncio.sleep(0.05)
 
     async def variables(self) -> VariableList:
         return _parse(VariableList, await self._request("GET", "/variables"), "/variables")

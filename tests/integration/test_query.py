@@ -1,5 +1,7 @@
 """Running code in a chat through the gateway: state, output, errors."""
 
+import time
+
 from tests.gateway_process import GatewayProcess, sse_events
 
 
@@ -62,12 +64,22 @@ def test_code_can_stream_its_output(gateway: GatewayProcess, chat_id: str) -> No
 
 
 def test_closing_a_code_stream_interrupts_the_code(gateway: GatewayProcess, chat_id: str) -> None:
-    code = "import time\nprint('started', flush=True)\ntime.sleep(60)"
+    # Code that tidies up for a while once interrupted, as a `finally` may.
+    code = (
+        "import time\nprint('started', flush=True)\n"
+        "try:\n    time.sleep(60)\nfinally:\n    time.sleep(1.5)"
+    )
     with gateway.client.stream(
         "POST", f"/query/{chat_id}", json={"code": code}, headers={"accept": "text/event-stream"}
     ) as response:
         next(sse_events(response))
-    assert gateway.run_when_free(chat_id, "'free'", within_s=10)["result"] == "'free'"
+    # Once the history says the run was interrupted, its cell has ended too: the next code runs
+    # at once instead of finding the chat busy with the code the user just stopped.
+    deadline = time.monotonic() + 10
+    while gateway.client.get(f"/chat/{chat_id}/messages").json()[0]["status"] != "interrupted":
+        assert time.monotonic() < deadline, "the closed run was never marked interrupted"
+        time.sleep(0.02)
+    assert gateway.run(chat_id, "'free'")["result"] == "'free'"
     statuses = [m["status"] for m in gateway.client.get(f"/chat/{chat_id}/messages").json()]
     assert statuses == ["interrupted", "done"]
 
