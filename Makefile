@@ -25,8 +25,9 @@ up: ## Build the images and start Redis + the gateway; prints the URL and login 
 	$(COMPOSE) up -d --wait
 	@deploy/print-login.sh $(ENV_FILE)
 
-down: ## Stop the stack (chats, files and Redis data stay)
+down: ## Stop the stack and the chats' sandboxes (chats, files, variables and Redis data stay)
 	$(COMPOSE) down
+	@deploy/stop-sandboxes.sh --env-file $(ENV_FILE)
 
 logs: ## Follow the gateway's log
 	$(COMPOSE) logs -f gateway
