@@ -13,16 +13,14 @@ Run with `make bench` (or `python -m bench --warm 1000 --cold 20`).
 import argparse
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import docker
 
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, remove_deployment
 from tests.services import redis_server
 
 
@@ -146,13 +144,7 @@ def main() -> None:
             for runtime in runtimes:
                 results[runtime] = measure(env, runtime, client, args)
     finally:
-        for container in client.containers.list(
-            all=True, filters={"label": f"ai-data-scientist.data-dir={data_dir}"}
-        ):
-            container.remove(force=True)
-        # The gateway mounts chats/ onto itself noexec (gateway/sandbox/data_mount.py).
-        subprocess.run(["umount", "--lazy", str(data_dir / "chats")], capture_output=True)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        remove_deployment(client, data_dir)
 
     print(
         f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "

@@ -7,7 +7,6 @@ message saying how to provide them (`make test` and .ci/run do it for you).
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +15,11 @@ import docker
 import pytest
 
 from tests.fake_github import CLIENT_ID, CLIENT_SECRET, FakeGitHub
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, remove_deployment
 from tests.services import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_IMAGE = os.environ.get("SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest")
-LABEL_DATA_DIR = "ai-data-scientist.data-dir"
 
 
 @pytest.fixture(scope="session")
@@ -55,13 +53,7 @@ def data_dir(docker_client: docker.DockerClient) -> Iterator[Path]:
     session's gateways; every sandbox made under it is removed at the end."""
     path = Path(tempfile.mkdtemp(prefix="ads-test-", dir="/tmp"))
     yield path
-    for container in docker_client.containers.list(
-        all=True, filters={"label": f"{LABEL_DATA_DIR}={path}"}
-    ):
-        container.remove(force=True)
-    # The gateways mount chats/ onto itself noexec (gateway/sandbox/data_mount.py) and leave it.
-    subprocess.run(["umount", "--lazy", str(path / "chats")], capture_output=True, check=False)
-    shutil.rmtree(path, ignore_errors=True)
+    remove_deployment(docker_client, path)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 
 from tests.services import free_port
@@ -129,3 +131,15 @@ def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]
             event = line.removeprefix("event: ")
         elif line.startswith("data: ") and event:
             yield event, json.loads(line.removeprefix("data: "))
+
+
+def remove_deployment(client: docker.DockerClient, data_dir: Path) -> None:
+    """Remove everything a test's gateways made under `data_dir`: its sandboxes (found by their
+    DATA_DIR label), the noexec mount of chats/ they leave (gateway/sandbox/data_mount.py), and
+    the folder."""
+    for container in client.containers.list(
+        all=True, filters={"label": f"ai-data-scientist.data-dir={data_dir}"}
+    ):
+        container.remove(force=True)
+    subprocess.run(["umount", "--lazy", str(data_dir / "chats")], capture_output=True, check=False)
+    shutil.rmtree(data_dir, ignore_errors=True)

@@ -6,23 +6,21 @@ cannot mount a file system per chat from its container, so the quota is soft: th
 run's result says so (`disk`), and uploads are refused; code still runs, so the user can delete
 files. README: The sandbox, "Disk quota".
 
-The measuring walks folders user code owns, so it follows the rules of `files.walk`: each folder
-is opened with O_NOFOLLOW relative to its parent's descriptor (a symlink is counted as itself,
-never followed), the walk is bounded (entries, depth, time), and a cut walk says that its total
-is only a lower bound. It counts allocated blocks (`st_blocks`), not sizes, so a sparse file counts
-what it really holds, and each inode once, so hard links do not multiply a file.
+The measuring walks folders user code owns with the listings' walker (`files.BoundedWalk`): each
+folder opened with O_NOFOLLOW relative to its parent's descriptor (a symlink is counted as itself,
+never followed), bounded (entries, depth, time); a cut walk says its total is only a lower bound.
+It counts allocated blocks (`st_blocks`), not sizes, so a sparse file counts what it really
+holds, and each inode once, so hard links do not multiply a file.
 """
 
 import asyncio
-import os
 import stat
-import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.chats.journal import DiskUsage
-from gateway.sandbox.files import DIR_FLAGS, MAX_DEPTH, Cut
+from gateway.sandbox.files import MAX_DEPTH, BoundedWalk, Cut
 from shared.errors import ErrorCode, PayloadTooLarge
 
 # It runs after every run, so it must stay cheap: 100k entries (all it visits) take about half a
@@ -51,94 +49,23 @@ def measure(
     max_depth: int = MAX_DEPTH,
     time_limit_s: float = TIME_LIMIT_S,
 ) -> Measured:
-    """Bytes allocated under the folders (themselves included), each inode counted once.
-    Depth first without recursion, one descriptor per level entered; a missing folder is 0."""
-    walk = _Walk(max_entries, time.monotonic() + time_limit_s)
+    """Bytes allocated under the folders (themselves included), each inode counted once, within
+    one budget for all of them (see BoundedWalk); a missing folder is 0."""
+    walker = BoundedWalk(max_entries, max_depth, time_limit_s)
+    used = 0
+    # (device, inode) of every file with more than one link seen so far.
+    linked: set[tuple[int, int]] = set()
     for folder in folders:
-        try:
-            # The rule: each top folder is a mount point the sandbox cannot replace; everything
-            # below it is opened relative to a descriptor, never by path.
-            top = os.open(folder, DIR_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        walk.tree(top, max_depth)
-        if walk.cut in ("entries", "time"):
+        for _, st in walker.entries(folder):
+            if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in linked:
+                    continue
+                linked.add(key)
+            used += st.st_blocks * _BLOCK
+        if walker.stopped:
             break
-    return Measured(walk.used, walk.cut)
-
-
-class _Walk:
-    def __init__(self, entries: int, deadline: float) -> None:
-        self.entries = entries
-        self.deadline = deadline
-        self.used = 0
-        self.cut: Cut | None = None
-        # (device, inode) of every file with more than one link seen so far.
-        self._linked: set[tuple[int, int]] = set()
-
-    def count(self, st: os.stat_result) -> None:
-        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
-            key = (st.st_dev, st.st_ino)
-            if key in self._linked:
-                return
-            self._linked.add(key)
-        self.used += st.st_blocks * _BLOCK
-
-    def tree(self, top: int, max_depth: int) -> None:
-        """Count `top` and what it holds; closes `top`."""
-        # Each level: its descriptor, its depth, and the subfolders still to enter.
-        stack: list[tuple[int, int, list[str]]] = [(top, 0, [])]
-        try:
-            self.count(os.fstat(top))
-            stack[0][2].extend(self._read(top))
-            while stack and self.cut not in ("entries", "time"):
-                fd, depth, pending = stack[-1]
-                if not pending:
-                    os.close(stack.pop()[0])
-                    continue
-                name = pending.pop()
-                if depth >= max_depth:
-                    self.cut = "depth"
-                    pending.clear()
-                    continue
-                try:
-                    # The rule: relative to the parent's descriptor, never following a link; a
-                    # folder swapped for a symlink since it was read fails here and is skipped.
-                    below = os.open(name, DIR_FLAGS, dir_fd=fd)
-                except OSError:
-                    continue
-                stack.append((below, depth + 1, []))
-                stack[-1][2].extend(self._read(below))
-        finally:
-            for fd, _, _ in stack:
-                os.close(fd)
-
-    def _read(self, fd: int) -> list[str]:
-        """Count the folder's entries (lstat, relative to `fd`) within the budget; its
-        subfolders, to enter."""
-        subfolders: list[str] = []
-        try:
-            entries = os.scandir(fd)
-        except OSError:
-            return subfolders
-        with entries:
-            for entry in entries:
-                if self.entries <= 0:
-                    self.cut = "entries"
-                    break
-                if time.monotonic() > self.deadline:
-                    self.cut = "time"
-                    break
-                self.entries -= 1
-                try:
-                    # fstatat relative to fd without following: a link is counted as itself.
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                self.count(st)
-                if stat.S_ISDIR(st.st_mode):
-                    subfolders.append(entry.name)
-        return subfolders
+    return Measured(used, walker.cut)
 
 
 def size_text(n: int) -> str:

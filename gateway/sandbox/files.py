@@ -58,18 +58,101 @@ class Listing:
 
 
 @dataclass
-class _Budget:
-    entries: int
-    deadline: float
-
-
-@dataclass
 class _Folder:
     fd: int
-    prefix: bytes
+    path: bytes
     depth: int
     # Subfolder names still to enter, in reverse order so that pop() takes the next one.
     pending: list[bytes]
+
+
+class BoundedWalk:
+    """Every entry below folders user code fills, read without trusting them: each folder is
+    opened with O_NOFOLLOW relative to its parent's descriptor (a symlink is reported as itself,
+    never entered; a folder swapped for one since it was read is skipped), depth first without
+    recursion, one descriptor per level entered. One budget (entries read, depth, time) covers
+    every folder walked with it; `cut` says why it stopped early, None when it saw everything."""
+
+    def __init__(
+        self,
+        max_entries: int = MAX_ENTRIES,
+        max_depth: int = MAX_DEPTH,
+        time_limit_s: float = TIME_LIMIT_S,
+    ) -> None:
+        self._entries = max_entries
+        self._max_depth = max_depth
+        self._deadline = time.monotonic() + time_limit_s
+        self.cut: Cut | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """Out of entries or time: nothing more is read, below any folder."""
+        return self.cut in ("entries", "time")
+
+    def entries(self, top: Path) -> Iterator[tuple[bytes, os.stat_result]]:
+        """(raw path relative to `top`, lstat) of `top` itself (path b"") and of every entry
+        below it, within the budget; nothing when `top` does not exist."""
+        try:
+            # The rule: `top` is a folder the sandbox cannot replace (a mount point);
+            # everything below it is opened relative to a descriptor, never by path.
+            fd = os.open(top, DIR_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        stack = [_Folder(fd, b"", 0, [])]
+        try:
+            yield b"", os.fstat(fd)
+            yield from self._read(stack[0])
+            while stack and not self.stopped:
+                folder = stack[-1]
+                if not folder.pending:
+                    os.close(stack.pop().fd)
+                    continue
+                name = folder.pending.pop()
+                if folder.depth >= self._max_depth:
+                    self.cut = "depth"
+                    folder.pending.clear()
+                    continue
+                try:
+                    # The rule: relative to the parent's descriptor, never following a link; a
+                    # folder swapped for a symlink since it was read fails here and is skipped.
+                    below = os.open(name, DIR_FLAGS, dir_fd=folder.fd)
+                except OSError:
+                    continue
+                stack.append(_Folder(below, folder.path + name + b"/", folder.depth + 1, []))
+                yield from self._read(stack[-1])
+        finally:
+            for folder in stack:
+                os.close(folder.fd)
+
+    def _read(self, folder: _Folder) -> list[tuple[bytes, os.stat_result]]:
+        """The folder's entries with their lstat, within the budget; its subfolders are noted
+        in `folder.pending`. Read whole before anything is yielded, so that a walk holds one
+        descriptor per level, not a directory stream besides."""
+        found: list[tuple[bytes, os.stat_result]] = []
+        try:
+            entries = os.scandir(folder.fd)
+        except OSError:
+            return found
+        with entries:
+            for entry in entries:
+                if self._entries <= 0:
+                    self.cut = "entries"
+                    break
+                if time.monotonic() > self._deadline:
+                    self.cut = "time"
+                    break
+                self._entries -= 1
+                name = os.fsencode(entry.name)
+                try:
+                    # fstatat relative to the folder's descriptor, not following a link.
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                found.append((folder.path + name, st))
+                if stat.S_ISDIR(st.st_mode):
+                    folder.pending.append(name)
+        folder.pending.sort(reverse=True)
+        return found
 
 
 def media_type(name: str) -> str:
@@ -89,82 +172,16 @@ def walk(
     time_limit_s: float = TIME_LIMIT_S,
 ) -> Listing:
     """Regular files under the workspace, sorted by path; symlinks are neither followed nor
-    listed. Depth first without recursion, holding one descriptor per level entered."""
-    deadline = time.monotonic() + time_limit_s
-    listing = Listing()
-    try:
-        # The rule: the workspace folder itself is a mount point the sandbox cannot replace;
-        # everything below it is opened relative to a descriptor, never by path.
-        top = os.open(workspace, DIR_FLAGS)
-    except (FileNotFoundError, NotADirectoryError):
-        return listing
-    budget = _Budget(max_entries, deadline)
-    found: list[tuple[bytes, FileInfo]] = []
-    stack = [_read_folder(top, b"", 0, budget, listing, found)]
-    try:
-        while stack and listing.cut not in ("entries", "time"):
-            folder = stack[-1]
-            if not folder.pending:
-                os.close(stack.pop().fd)
-                continue
-            name = folder.pending.pop()
-            if folder.depth >= max_depth:
-                listing.cut = "depth"
-                folder.pending.clear()
-                continue
-            try:
-                # The rule: relative to the parent's descriptor, never following a link; a folder
-                # swapped for a symlink since it was read fails here and is skipped.
-                fd = os.open(name, DIR_FLAGS, dir_fd=folder.fd)
-            except OSError:
-                continue
-            path = folder.prefix + name + b"/"
-            stack.append(_read_folder(fd, path, folder.depth + 1, budget, listing, found))
-    finally:
-        for folder in stack:
-            os.close(folder.fd)
-    listing.files = [info for _, info in sorted(found, key=lambda pair: pair[0])]
-    return listing
-
-
-def _read_folder(
-    fd: int,
-    prefix: bytes,
-    depth: int,
-    budget: _Budget,
-    listing: Listing,
-    found: list[tuple[bytes, FileInfo]],
-) -> _Folder:
-    """Add the folder's regular files to `found` (by raw path) and note its subfolders, within
-    the budget; past it, mark the listing cut."""
-    subfolders: list[bytes] = []
-    try:
-        entries = os.scandir(fd)
-    except OSError:
-        return _Folder(fd, prefix, depth, subfolders)
-    with entries:
-        for entry in entries:
-            if budget.entries <= 0:
-                listing.cut = "entries"
-                break
-            if time.monotonic() > budget.deadline:
-                listing.cut = "time"
-                break
-            budget.entries -= 1
-            name = os.fsencode(entry.name)
-            try:
-                # d_type from the directory read; a link is never a dir or file here.
-                if entry.is_dir(follow_symlinks=False):
-                    subfolders.append(name)
-                elif entry.is_file(follow_symlinks=False):
-                    # fstatat relative to fd, not following links; a swap since the read is seen.
-                    st = entry.stat(follow_symlinks=False)
-                    if stat.S_ISREG(st.st_mode):
-                        found.append((prefix + name, _file_info(prefix + name, st)))
-            except OSError:
-                continue
-    subfolders.sort(reverse=True)
-    return _Folder(fd, prefix, depth, subfolders)
+    listed (see BoundedWalk)."""
+    walker = BoundedWalk(max_entries, max_depth, time_limit_s)
+    found = [
+        (path, _file_info(path, st))
+        for path, st in walker.entries(workspace)
+        if stat.S_ISREG(st.st_mode)
+    ]
+    return Listing(
+        files=[info for _, info in sorted(found, key=lambda pair: pair[0])], cut=walker.cut
+    )
 
 
 def _file_info(raw_path: bytes, st: os.stat_result) -> FileInfo:

@@ -1,7 +1,6 @@
 """`make down` stops the chats' sandboxes after the gateway (deploy/stop-sandboxes.sh): those of
 its own DATA_DIR only, with their files and variables kept for the next query."""
 
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -10,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, remove_deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,12 +19,7 @@ def own_data_dir(docker_client: docker.DockerClient) -> Iterator[Path]:
     """A DATA_DIR of its own: another deployment beside the session's."""
     path = Path(tempfile.mkdtemp(prefix="ads-down-", dir="/tmp"))
     yield path
-    for container in docker_client.containers.list(
-        all=True, filters={"label": f"ai-data-scientist.data-dir={path}"}
-    ):
-        container.remove(force=True)
-    subprocess.run(["umount", "--lazy", str(path / "chats")], capture_output=True, check=False)
-    shutil.rmtree(path, ignore_errors=True)
+    remove_deployment(docker_client, path)
 
 
 def test_only_this_deployments_sandboxes_stop_and_come_back_with_their_state(
