@@ -13,8 +13,11 @@ import asyncio
 import sys
 
 import docker
+from redis.asyncio import Redis
 
+from gateway.chats.store import ChatStore
 from gateway.sandbox import runtime as sandbox_runtime
+from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
 from shared.ids import is_chat_id
@@ -27,21 +30,35 @@ async def _run(args: argparse.Namespace) -> int:
         settings.sandbox_runtime,
         await asyncio.to_thread(sandbox_runtime.registered_runtimes, client),
     )
-    manager = SandboxManager(
-        client, settings, runtime, is_deleted=_never_starts, uid_of=_never_allocates
-    )
-    if args.command == "list":
-        for chat_id, status in sorted((await manager.adopt()).items()):
-            print(f"{chat_id}\t{status}")
+    # The gateway processes' Redis: a restart here waits for a start there, as theirs do.
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        chats = ChatStore(redis)
+        manager = SandboxManager(
+            client,
+            settings,
+            runtime,
+            SandboxCoordination(
+                redis, settings.sandbox_idle_timeout_s, settings.sandbox_start_timeout_s
+            ),
+            is_deleted=_never_starts,
+            uid_of=_never_allocates,
+            is_busy=chats.query_running,
+        )
+        if args.command == "list":
+            for chat_id, status in sorted((await manager.adopt()).items()):
+                print(f"{chat_id}\t{status}")
+            return 0
+        if not is_chat_id(args.chat_id):
+            print(f"'{args.chat_id}' is not a chat id", file=sys.stderr)
+            return 2
+        if not await manager.restart(args.chat_id):
+            print(f"no sandbox for {args.chat_id} under {settings.data_dir}", file=sys.stderr)
+            return 1
+        print(f"restarted the sandbox of {args.chat_id}; its state is kept")
         return 0
-    if not is_chat_id(args.chat_id):
-        print(f"'{args.chat_id}' is not a chat id", file=sys.stderr)
-        return 2
-    if not await manager.restart(args.chat_id):
-        print(f"no sandbox for {args.chat_id} under {settings.data_dir}", file=sys.stderr)
-        return 1
-    print(f"restarted the sandbox of {args.chat_id}; its state is kept")
-    return 0
+    finally:
+        await redis.aclose()
 
 
 async def _never_allocates(chat_id: str, first_uid: int) -> int:

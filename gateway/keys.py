@@ -72,13 +72,37 @@ def chat_deleted(chat_id: str) -> str:
     return f"{PREFIX}chat:{chat_id}:deleted"
 
 
+def sandbox_start(chat_id: str) -> str:
+    """Lease (gateway.leases): held by the one gateway process starting, stopping or removing
+    the chat's sandbox, so two processes never make two containers or stop one being started."""
+    return f"{PREFIX}chat:{chat_id}:sandbox"
+
+
+def sandbox_last_used() -> str:
+    """Sorted set chat_id -> unix time its sandbox was last used, by any gateway process: what
+    the idle reaper goes by."""
+    return f"{PREFIX}sandbox:last-used"
+
+
+def idle_reaper() -> str:
+    """Lease: the gateway process that looks for idle sandboxes this round (the others skip)."""
+    return f"{PREFIX}sandbox:reaper"
+
+
+def gateway_heartbeat(owner: str) -> str:
+    """Set while the gateway process `owner` lives, with a TTL it keeps renewing
+    (gateway.runs.owners)."""
+    return f"{PREFIX}gateway:{owner}"
+
+
 def chat_keys(chat_id: str) -> list[str]:
     return [chat(chat_id), chat_messages(chat_id), chat_lock(chat_id)]
 
 
 def running_queries() -> str:
-    """Hash chat_id -> index of its journal entry of the query now running. A gateway that
-    starts finds here the queries its predecessor died in the middle of."""
+    """Hash chat_id -> the query now running there: JSON with its journal entry's index, the
+    owner id of the gateway process running it, and its query lock's token. Any process finds
+    here the queries whose owner died in the middle of them (gateway.runs.owners)."""
     return f"{PREFIX}running"
 
 

@@ -30,10 +30,12 @@ from gateway.api.routes import auth, chats, files, health, query, state, tokens,
 from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
 from gateway.auth.github import SIGN_IN_WINDOW_S
 from gateway.chats.store import ChatStore
+from gateway.runs import orphans
 from gateway.runs.code import QueryService
+from gateway.runs.owners import Owners
 from gateway.sandbox import data_mount
 from gateway.sandbox import runtime as sandbox_runtime
-from gateway.sandbox.executor import ExecutorUnavailable
+from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings, SettingsError
@@ -65,19 +67,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=10),
         )
         docker_client = await asyncio.to_thread(docker.from_env)
-        chat_store = ChatStore(redis)
+        owners = Owners(redis, settings.data_dir / "gateways", settings.gateway_heartbeat_ttl_s)
+        await owners.start()
+        chat_store = ChatStore(redis, owner=owners.id)
         runtime = sandbox_runtime.choose(
             settings.sandbox_runtime,
             await asyncio.to_thread(sandbox_runtime.registered_runtimes, docker_client),
         )
         log.info("sandboxes run under %s", runtime)
         noexec = await asyncio.to_thread(data_mount.ensure, settings.data_dir / "chats")
+        coordination = SandboxCoordination(
+            redis, settings.sandbox_idle_timeout_s, settings.sandbox_start_timeout_s
+        )
         sandboxes = SandboxManager(
             docker_client,
             settings,
             runtime,
+            coordination,
             is_deleted=chat_store.is_deleted,
             uid_of=chat_store.sandbox_uid,
+            is_busy=chat_store.query_running,
         )
         app.state.settings = settings
         app.state.redis = redis
@@ -85,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chats = chat_store
         app.state.sandboxes = sandboxes
         app.state.sandbox_folders_noexec = noexec
+        app.state.owners = owners
         app.state.queries = QueryService(chat_store, sandboxes, settings)
         app.state.sessions = SessionService(chat_store, sandboxes, settings)
         llm = LLM(settings) if settings.llm_configured else None
@@ -92,22 +102,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.local_token = local_token(settings)
         app.state.auth = Authenticator.create(settings, redis, app.state.local_token)
         adopted = await sandboxes.adopt()
-        log.info("adopted %d existing sandbox(es)", len(adopted))
-        for chat_id in await chat_store.recover_interrupted():
-            log.warning("a query in %s was cut off by the last gateway's end", chat_id)
-            if adopted.get(chat_id) == "running":
-                # Its cell may still run in the sandbox; stop it so the chat is usable now.
-                with contextlib.suppress(ExecutorUnavailable):
-                    await sandboxes.client(chat_id).interrupt()
+        log.info("gateway process %s: %d sandbox(es) found running", owners.id, len(adopted))
+        await orphans.end_orphans(chat_store, owners, sandboxes)
         log_sign_in(settings, app.state.local_token)
         interval = min(_IDLE_CHECK_MAX_INTERVAL_S, settings.sandbox_idle_timeout_s / 4)
-        reaper = asyncio.create_task(_stop_idle_sandboxes(sandboxes, interval))
+        background = [
+            asyncio.create_task(_stop_idle_sandboxes(sandboxes, coordination, interval)),
+            asyncio.create_task(orphans.keep_alive(chat_store, owners, sandboxes)),
+        ]
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await owners.close()
             await sandboxes.aclose()
             if llm is not None:
                 await llm.aclose()
@@ -210,11 +221,14 @@ def _allowed_methods(app: FastAPI, request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-async def _stop_idle_sandboxes(sandboxes: SandboxManager, interval_s: float) -> None:
+async def _stop_idle_sandboxes(
+    sandboxes: SandboxManager, coordination: SandboxCoordination, interval_s: float
+) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await sandboxes.stop_idle()
+            if await coordination.reaper_turn(interval_s):
+                await sandboxes.stop_idle()
         except Exception:
             # A Docker hiccup must not end the reaper; the next round tries again.
             log.exception("stopping idle sandboxes failed")

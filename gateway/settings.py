@@ -1,5 +1,6 @@
 """All gateway configuration, read once from the environment (names as in DESIGN.md)."""
 
+import os
 import re
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +26,23 @@ class Settings(BaseSettings):
     # Unset means loopback in local mode (one user, no real sign-in) and all interfaces with
     # GitHub sign-in. Compose sets 0.0.0.0 and publishes on the host's loopback.
     host: str | None = Field(default=None, description="HOST: the listen address")
+    # 0 is "one per core": the gateway is CPU-bound per request, the sandboxes are not.
+    gateway_workers: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "GATEWAY_WORKERS: gateway processes `python -m gateway` runs on the one port "
+            "(0: one per core)"
+        ),
+    )
+    gateway_heartbeat_ttl_s: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "GATEWAY_HEARTBEAT_TTL_S: a gateway process on another host that has not renewed its "
+            "heartbeat for this long is taken for dead, and its running queries are ended"
+        ),
+    )
     public_url: str = Field(
         default="",
         description="PUBLIC_URL: where clients reach the gateway (printed links, OAuth callbacks)",
@@ -200,6 +218,11 @@ class Settings(BaseSettings):
         if value is not None and not value.is_absolute():
             raise ValueError("IMPORT_DIR must be an absolute path")
         return value
+
+    @property
+    def effective_gateway_workers(self) -> int:
+        """GATEWAY_WORKERS, with 0 read as the cores this process may run on."""
+        return self.gateway_workers or len(os.sched_getaffinity(0))
 
     @cached_property
     def effective_auth_mode(self) -> Literal["github", "local"]:

@@ -36,8 +36,15 @@ class GatewayProcess:
 
     def start(self) -> None:
         log = self.log_path.open("ab")
+        # A session of its own: with GATEWAY_WORKERS > 1 the workers are children of the
+        # supervisor, and a SIGKILL must take them with it, as a container's end would.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+            [sys.executable, "-m", "gateway"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -51,12 +58,17 @@ class GatewayProcess:
             time.sleep(0.1)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the gateway: SIGTERM lets its supervisor stop the workers gracefully; SIGKILL
+        kills every process of it at once."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.proc = None
 

@@ -1,7 +1,8 @@
 """Keep secrets carried in URLs out of the access log (README: Sign-in).
 
 Local mode's login link holds its token, and GitHub's callback a one-time `code` and `state`;
-uvicorn logs every request's path with its query string. This filter replaces those values.
+uvicorn logs every request's path with its query string. This filter replaces those values;
+`python -m gateway` sets it on uvicorn's access log in every worker (gateway/__main__.py).
 """
 
 import logging
@@ -23,8 +24,3 @@ class RedactSecrets(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         return True
-
-
-def install() -> None:
-    """Redact uvicorn's access log; its logging set-up keeps a logger's filters."""
-    logging.getLogger("uvicorn.access").addFilter(RedactSecrets())

@@ -1,8 +1,7 @@
 """The chat store: users' chats and their message journal, in Redis."""
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import cast
@@ -12,23 +11,21 @@ from redis.asyncio import Redis
 
 from gateway import keys
 from gateway.chats.journal import HistoryRecord, Record, load_history, parse_record
+from gateway.leases import Lease
 from shared.errors import Conflict, ErrorCode, NotFound
 from shared.ids import is_chat_id, new_chat_id
 
-# Compare-and-delete: only the holder of a query lock may release it, so a lock that expired and
-# was taken by another query is never released by the slow first one.
-_RELEASE_LOCK = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
-
 # Journal writes only while the chat exists: a query that ends after its chat was deleted must
-# not leave a history behind that nothing owns. KEYS: chat hash, messages, running-queries hash.
+# not leave a history behind that nothing owns. A running query is also entered in the
+# running-queries hash with its owner process and lock token (keys.running_queries).
+# KEYS: chat hash, messages, running-queries hash; ARGV: record, chat id ('' when not running),
+# owner, lock token.
 _APPEND = """
 if redis.call('exists', KEYS[1]) == 0 then return -1 end
 local index = redis.call('rpush', KEYS[2], ARGV[1]) - 1
-if ARGV[2] ~= '' then redis.call('hset', KEYS[3], ARGV[2], index) end
+if ARGV[2] ~= '' then
+  redis.call('hset', KEYS[3], ARGV[2], cjson.encode({index=index, owner=ARGV[3], lock=ARGV[4]}))
+end
 return index
 """
 # A chat's sandbox uid, handed out once: the chat's own if it has one, else the next from the
@@ -42,15 +39,56 @@ uid = tonumber(ARGV[1]) + redis.call('incr', KEYS[2]) - 1
 redis.call('hset', KEYS[1], 'sandbox_uid', uid)
 return uid
 """
+# A finished query leaves the running-queries hash only if the entry is still its own (same lock
+# token): one that was taken for dead and recovered may meanwhile have a successor there.
+# KEYS: messages, running-queries hash; ARGV: index, record, chat id ('' when not finishing),
+# lock token.
 _REPLACE = """
 if redis.call('exists', KEYS[1]) == 1 then redis.call('lset', KEYS[1], ARGV[1], ARGV[2]) end
-if ARGV[3] ~= '' then redis.call('hdel', KEYS[2], ARGV[3]) end
+if ARGV[3] ~= '' then
+  local entry = redis.call('hget', KEYS[2], ARGV[3])
+  if entry and cjson.decode(entry).lock == ARGV[4] then redis.call('hdel', KEYS[2], ARGV[3]) end
+end
+return 1
+"""
+# Ends a query whose owner died, if its entry is still the one read (so two survivors end it
+# once): the record as interrupted, the entry gone, and the chat's lock freed if the dead query
+# still holds it. KEYS: running-queries hash, messages, lock; ARGV: chat id, the entry as read,
+# index, the interrupted record ('' to leave the record as it is), the dead query's lock token
+# ('' for an entry of an older gateway, which did not keep it).
+_RECOVER = """
+if redis.call('hget', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[4] ~= '' and redis.call('exists', KEYS[2]) == 1 then
+  redis.call('lset', KEYS[2], ARGV[3], ARGV[4])
+end
+redis.call('hdel', KEYS[1], ARGV[1])
+local lock = redis.call('get', KEYS[3])
+if lock and (ARGV[5] == '' or lock == ARGV[5]) then redis.call('del', KEYS[3]) end
 return 1
 """
 
 _TITLE_CHARS = 80
 # Longer than any request that may have found the chat before its deletion began.
 _TOMBSTONE_TTL_S = 3600
+
+
+class RunningEntry(BaseModel):
+    """A running query's entry in keys.running_queries(), as the store writes it."""
+
+    index: int
+    owner: str = ""
+    lock: str = ""
+
+    @classmethod
+    def parse(cls, raw: str) -> "RunningEntry | None":
+        """None for what this version cannot read. A bare index is an older gateway's entry:
+        no owner (so taken for dead) and no lock token."""
+        if raw.isdigit():
+            return cls(index=int(raw))
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            return None
 
 
 class Chat(BaseModel):
@@ -65,9 +103,12 @@ def _now() -> datetime:
 
 
 class ChatStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, owner: str = "") -> None:
+        """`owner`: the id of the gateway process (gateway.runs.owners) journaling the queries
+        this store starts."""
         self._redis = redis
-        self._release = redis.register_script(_RELEASE_LOCK)
+        self.owner = owner
+        self._recover = redis.register_script(_RECOVER)
         self._append = redis.register_script(_APPEND)
         self._replace = redis.register_script(_REPLACE)
         self._sandbox_uid = redis.register_script(_SANDBOX_UID)
@@ -127,6 +168,7 @@ class ChatStore:
             pipe.delete(*keys.chat_keys(chat.chat_id))
             pipe.zrem(keys.user_chats(chat.user_id), chat.chat_id)
             pipe.hdel(keys.running_queries(), chat.chat_id)
+            pipe.zrem(keys.sandbox_last_used(), chat.chat_id)
             await pipe.execute()
 
     async def sandbox_uid(self, chat_id: str, first_uid: int) -> int:
@@ -150,52 +192,54 @@ class ChatStore:
             await self._redis.hset(keys.chat(chat.chat_id), "title", title)
 
     async def append_message(self, chat_id: str, record: Record) -> int:
-        """Journal a record; returns its index for `update_message`. NotFound once the chat
-        is deleted."""
+        """Journal a finished record (an upload, a restart). NotFound once the chat is deleted."""
         return await self._journal(chat_id, record, running=False)
 
-    async def update_message(self, chat_id: str, index: int, record: Record) -> None:
-        await self._replace_message(chat_id, index, record, finished=False)
-
-    async def _journal(self, chat_id: str, record: Record, running: bool) -> int:
+    async def _journal(
+        self, chat_id: str, record: Record, running: bool, lock_token: str = ""
+    ) -> int:
         index = await self._append(
             keys=[keys.chat(chat_id), keys.chat_messages(chat_id), keys.running_queries()],
-            args=[record.model_dump_json(), chat_id if running else ""],
+            args=[record.model_dump_json(), chat_id if running else "", self.owner, lock_token],
         )
         if index < 0:
             raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
         return int(index)
 
-    async def _replace_message(
-        self, chat_id: str, index: int, record: Record, finished: bool
-    ) -> None:
-        await self._replace(
-            keys=[keys.chat_messages(chat_id), keys.running_queries()],
-            args=[index, record.model_dump_json(), chat_id if finished else ""],
-        )
-
-    async def start_query(self, chat_id: str, record: Record) -> int:
-        """Journal a query as running, so a gateway that dies during it leaves a trace. A caller
-        cancelled meanwhile gets the record closed as interrupted, never left "running"."""
-        pending = asyncio.ensure_future(self._journal(chat_id, record, running=True))
+    async def start_query(self, chat_id: str, record: Record, lock_token: str) -> int:
+        """Journal a query as running, owned by this process and holding the query lock
+        `lock_token`, so a gateway that dies during it leaves a trace. A caller cancelled
+        meanwhile gets the record closed as interrupted, never left "running"."""
+        pending = asyncio.ensure_future(self._journal(chat_id, record, True, lock_token))
         try:
             return await asyncio.shield(pending)
         except asyncio.CancelledError:
             index = await asyncio.shield(pending)
             record.status = "interrupted"
             record.error = "the client went away before it started"
-            await asyncio.shield(self.finish_query(chat_id, index, record))
+            await asyncio.shield(self.finish_query(chat_id, index, record, lock_token))
             raise
 
-    async def finish_query(self, chat_id: str, index: int, record: Record) -> None:
-        await self._replace_message(chat_id, index, record, finished=True)
+    async def finish_query(self, chat_id: str, index: int, record: Record, lock_token: str) -> None:
+        """Journal how the query ended, in place, and take it off the running queries."""
+        await self._replace(
+            keys=[keys.chat_messages(chat_id), keys.running_queries()],
+            args=[index, record.model_dump_json(), chat_id, lock_token],
+        )
 
-    async def recover_interrupted(self) -> list[str]:
-        """Mark the queries a previous gateway died during as interrupted and free their chats;
-        returns those chats' ids. Only for start-up: one gateway serves a Redis."""
-        running = keys.text_hash(await self._redis.hgetall(keys.running_queries()))
-        for chat_id, index in running.items():
-            raw = await self._redis.lindex(keys.chat_messages(chat_id), int(index))
+    async def recover_orphans(self, alive: Callable[[set[str]], Awaitable[set[str]]]) -> list[str]:
+        """Mark the queries whose gateway process died during them as interrupted and free their
+        chats; returns those chats' ids. `alive` says which owners still live: their queries
+        are theirs to finish and are never touched. Safe to run in every process at once: each
+        query is ended once."""
+        raw_entries = keys.text_hash(await self._redis.hgetall(keys.running_queries()))
+        entries = {chat_id: RunningEntry.parse(raw) for chat_id, raw in raw_entries.items()}
+        living = await alive({e.owner for e in entries.values() if e is not None and e.owner})
+        recovered = []
+        for chat_id, entry in entries.items():
+            if entry is None or entry.owner in living:
+                continue  # a live process's query, or an entry this version cannot read
+            raw = await self._redis.lindex(keys.chat_messages(chat_id), entry.index)
             try:
                 record = parse_record(raw) if raw is not None else None
             except ValidationError:
@@ -204,10 +248,19 @@ class ChatStore:
             if record is not None:
                 record.status = "interrupted"
                 record.error = "the gateway stopped while this query ran; it did not finish"
-                await self.update_message(chat_id, int(index), record)
-            await self._redis.delete(keys.chat_lock(chat_id))
-            await self._redis.hdel(keys.running_queries(), chat_id)
-        return list(running)
+            ended = await self._recover(
+                keys=[keys.running_queries(), keys.chat_messages(chat_id), keys.chat_lock(chat_id)],
+                args=[
+                    chat_id,
+                    raw_entries[chat_id],
+                    entry.index,
+                    "" if record is None else record.model_dump_json(),
+                    entry.lock,
+                ],
+            )
+            if ended:
+                recovered.append(chat_id)
+        return recovered
 
     async def messages(self, chat_id: str) -> list[HistoryRecord]:
         """The chat's history, oldest first (see gateway.chats.journal for what is left out)."""
@@ -217,25 +270,16 @@ class ChatStore:
         return bool(await self._redis.exists(keys.chat_lock(chat_id)))
 
     @asynccontextmanager
-    async def query_lock(self, chat_id: str, ttl_s: float) -> AsyncIterator[None]:
-        """Hold the chat's query lock, or raise Conflict when another query runs. The TTL frees
-        the chat if this gateway dies while holding it."""
-        token = secrets.token_hex(16)
-        key = keys.chat_lock(chat_id)
-        acquire = asyncio.ensure_future(self._redis.set(key, token, nx=True, px=int(ttl_s * 1000)))
-        try:
-            acquired = await asyncio.shield(acquire)
-        except asyncio.CancelledError:
-            # Cancelled (the client left) while the SET was on its way: it may still land, and
-            # would then keep the chat locked for the whole TTL. Let it finish and undo it.
-            if await asyncio.shield(acquire):
-                await asyncio.shield(self._release(keys=[key], args=[token]))
-            raise
-        if not acquired:
+    async def query_lock(self, chat_id: str, ttl_s: float) -> AsyncIterator[str]:
+        """Hold the chat's query lock, or raise Conflict when another query runs; yields the
+        lock's token. The TTL frees the chat if this gateway dies while holding it (sooner,
+        its survivors do: recover_orphans)."""
+        lease = Lease(self._redis, keys.chat_lock(chat_id), ttl_s)
+        if not await lease.try_acquire():
             raise Conflict(
                 "another query is running in this chat; wait for it to finish", ErrorCode.CHAT_BUSY
             )
         try:
-            yield
+            yield lease.token
         finally:
-            await asyncio.shield(self._release(keys=[key], args=[token]))
+            await lease.release()

@@ -40,14 +40,14 @@ async def journaled_run(
     chats: ChatStore, chat: Chat, record: R, lock_ttl_s: float, title: str
 ) -> AsyncIterator[R]:
     """Run the body as the chat's one running query, journaled as `record` (see above)."""
-    async with chats.query_lock(chat.chat_id, ttl_s=lock_ttl_s):
+    async with chats.query_lock(chat.chat_id, ttl_s=lock_ttl_s) as lock_token:
         record.status = "running"
-        index = await chats.start_query(chat.chat_id, record)
+        index = await chats.start_query(chat.chat_id, record, lock_token)
 
         async def finish(status: RecordStatus, error: str | None) -> None:
             record.status = status
             record.error = error
-            await _to_the_end(chats.finish_query(chat.chat_id, index, record))
+            await _to_the_end(chats.finish_query(chat.chat_id, index, record, lock_token))
 
         try:
             await chats.name_if_untitled(chat, title)

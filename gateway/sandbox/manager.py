@@ -4,6 +4,11 @@ Like dockerspawner: a few blocking primitives (get, create, start, stop, remove)
 orchestrators on top (ensure_running, stop, remove, adopt). Containers are found by name, so a
 restarted gateway reuses what exists instead of creating a twin; Docker's 404 means "gone" and
 404/409 on stop or remove mean "already done".
+
+Several gateway processes share the engine. One starts, stops or removes a chat's sandbox at a
+time (a lease in Redis, gateway.sandbox.coordination), and what a process remembers of a sandbox
+(that it answered, what it was made with) is a cache: when it is wrong, the next request to the
+sandbox fails before it is sent, and the sandbox is looked up again.
 """
 
 import asyncio
@@ -13,7 +18,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +30,7 @@ from docker.types import LogConfig, Ulimit
 from gateway.chats.store import Chat
 from gateway.sandbox import folders as chat_folders
 from gateway.sandbox import seccomp
+from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.executor_socket import SandboxSocketBackend
 from gateway.sandbox.runtime import Runtime
@@ -60,6 +66,8 @@ IsDeleted = Callable[[str], Awaitable[bool]]
 # the chat store, so no per-uid kernel limit (inotify instances, processes, ...) is shared
 # between tenants.
 UidOf = Callable[[str, int], Awaitable[int]]
+# Whether a query runs in the chat now (its query lock is held, by any gateway process).
+IsBusy = Callable[[str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -110,14 +118,18 @@ class SandboxManager:
         client: docker.DockerClient,
         settings: Settings,
         runtime: Runtime,
+        coordination: SandboxCoordination,
         is_deleted: IsDeleted,
         uid_of: UidOf,
+        is_busy: IsBusy,
     ) -> None:
         self._docker = client
         self._settings = settings
         self.runtime: Runtime = runtime
+        self._coordination = coordination
         self._is_deleted = is_deleted
         self._uid_of = uid_of
+        self._is_busy = is_busy
         # Each chat's client, with the identity of the container it was made for.
         self._clients: dict[str, tuple[Identity, ExecutorClient]] = {}
         # Each container's identity, read from the container itself.
@@ -125,7 +137,6 @@ class SandboxManager:
         self._closing: set[asyncio.Future[None]] = set()
         # Chats whose executor answered since we last saw it fail: the warm path skips Docker.
         self._running: set[str] = set()
-        self._last_used: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._starting: dict[str, asyncio.Task[None]] = {}
         # As root we hand each chat's folders to a uid of its own. Otherwise we cannot chown, so
@@ -324,6 +335,13 @@ class SandboxManager:
     def _lock(self, chat_id: str) -> asyncio.Lock:
         return self._locks.setdefault(chat_id, asyncio.Lock())
 
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, chat_id: str) -> AsyncIterator[None]:
+        """The one start, stop or removal of the chat's sandbox: within this process (a lock,
+        so its own callers queue without asking Redis), then among all of them (a lease)."""
+        async with self._lock(chat_id), self._coordination.exclusive(chat_id):
+            yield
+
     def client(self, chat_id: str) -> ExecutorClient:
         """The client of the chat's executor as of its container's secret; ExecutorUnavailable
         when this gateway has not seen the container yet (ensure_running starts it)."""
@@ -354,7 +372,7 @@ class SandboxManager:
         cancelled (a client went away) must not abandon a half-done start for the next caller
         to trip over, for instance by removing the socket a just-started executor made."""
         chat_id = chat.chat_id
-        self._last_used[chat_id] = time.monotonic()
+        await self._coordination.touch(chat_id)
         if chat_id not in self._running:
             start = self._starting.get(chat_id)
             if start is None:
@@ -365,7 +383,7 @@ class SandboxManager:
 
     async def _start(self, chat: Chat) -> None:
         chat_id = chat.chat_id
-        async with self._lock(chat_id):
+        async with self._exclusive(chat_id):
             if chat_id in self._running:
                 return
             await self._refuse_if_deleted(chat_id, made=False)
@@ -386,6 +404,8 @@ class SandboxManager:
                 except ExecutorUnavailable as again:
                     raise SandboxError(f"the sandbox's socket is not usable: {again}") from again
             self._running.add(chat_id)
+            # Written whatever this process last wrote: another may have reaped it meanwhile.
+            await self._coordination.touch(chat_id, force=True)
 
     async def _start_container(self, chat: Chat, clean: bool) -> None:
         uid = self._own_uid
@@ -433,26 +453,27 @@ class SandboxManager:
             await asyncio.sleep(0.02)
 
     async def stop(self, chat_id: str) -> None:
-        async with self._lock(chat_id):
+        async with self._exclusive(chat_id):
             self._running.discard(chat_id)
             await asyncio.to_thread(self._stop, chat_id)
+            await self._coordination.forget(chat_id)
 
     async def restart(self, chat_id: str) -> bool:
         """Restart the chat's container; its workspace and checkpoints stay. False if none."""
-        async with self._lock(chat_id):
+        async with self._exclusive(chat_id):
             self._running.discard(chat_id)
             return await asyncio.to_thread(self._restart, chat_id)
 
     async def remove(self, chat_id: str) -> None:
         """Remove the chat's container and every file of it (workspace, state, socket)."""
-        async with self._lock(chat_id):
+        async with self._exclusive(chat_id):
             self._running.discard(chat_id)
-            self._last_used.pop(chat_id, None)
             self._identities.pop(chat_id, None)
             known = self._clients.pop(chat_id, None)
             if known is not None:
                 await known[1].aclose()
             await asyncio.to_thread(self._remove, chat_id)
+            await self._coordination.forget(chat_id)
         self._locks.pop(chat_id, None)
 
     async def exit_reason(self, chat_id: str) -> str:
@@ -482,31 +503,48 @@ class SandboxManager:
         return None if container is None else container.status
 
     async def adopt(self) -> dict[str, str]:
-        """Take over the sandboxes a previous gateway left: chat id -> container status.
-        Running ones go on serving; stopped ones are started on their chat's next query."""
+        """Take over the sandboxes already there (left by a previous gateway, or run by the
+        other processes): chat id -> container status. Running ones go on serving; stopped ones
+        are started on their chat's next query."""
         containers = await asyncio.to_thread(self._list_managed)
-        now = time.monotonic()
         found = {c.labels[LABEL_CHAT]: c.status for c in containers if LABEL_CHAT in c.labels}
         for container in containers:
             identity = _identity_of(container)
             if LABEL_CHAT in container.labels and identity is not None:
                 self._identities[container.labels[LABEL_CHAT]] = identity
-        for chat_id in found:
-            self._last_used[chat_id] = now
+        await self._coordination.adopted(
+            [chat_id for chat_id, status in found.items() if status == "running"]
+        )
         return found
 
+    async def interrupt(self, chat_id: str) -> None:
+        """Interrupt the cell running in the chat's sandbox, if its container runs: the cell of
+        a query whose gateway process died. Never raises for a sandbox that cannot be asked."""
+        container = await asyncio.to_thread(self._get, chat_id)
+        identity = None if container is None else _identity_of(container)
+        if container is None or container.status != "running" or identity is None:
+            return
+        self._identities[chat_id] = identity
+        await self.client(chat_id).interrupt()
+
     async def stop_idle(self) -> list[str]:
-        """Stop the sandboxes unused for SANDBOX_IDLE_TIMEOUT_S; their files and state stay."""
-        cutoff = time.monotonic() - self._settings.sandbox_idle_timeout_s
-        idle = [chat_id for chat_id, used in self._last_used.items() if used < cutoff]
-        for chat_id in idle:
-            lock = self._lock(chat_id)
-            if lock.locked():
-                continue
-            log.info("stopping idle sandbox of %s", chat_id)
-            await self.stop(chat_id)
-            self._last_used.pop(chat_id, None)
-        return idle
+        """Stop the sandboxes no gateway process used for SANDBOX_IDLE_TIMEOUT_S and in which
+        no query runs; their files and state stay. Returns the chats stopped."""
+        cutoff = time.time() - self._settings.sandbox_idle_timeout_s
+        stopped = []
+        for chat_id in await self._coordination.idle_since(cutoff):
+            if await self._is_busy(chat_id):
+                continue  # a cell longer than the idle timeout is not idleness
+            async with self._exclusive(chat_id):
+                last_used = await self._coordination.last_used(chat_id)
+                if last_used is not None and last_used > cutoff:
+                    continue  # used while we looked
+                log.info("stopping idle sandbox of %s", chat_id)
+                self._running.discard(chat_id)
+                await asyncio.to_thread(self._stop, chat_id)
+                await self._coordination.forget(chat_id)
+                stopped.append(chat_id)
+        return stopped
 
     async def aclose(self) -> None:
         for _, client in self._clients.values():

@@ -21,6 +21,10 @@ class Health(BaseModel):
     sandbox_runtime: Literal["runsc", "runc"]
     # Whether the sandboxes' folders come from a noexec,nosuid,nodev mount (see the README).
     sandbox_folders_noexec: bool
+    # GATEWAY_WORKERS as this deployment runs it, and which of them answered (its owner id in
+    # the running-queries journal and the log).
+    workers: int
+    process: str
 
 
 class HealthDown(Health):
@@ -33,31 +37,32 @@ class HealthDown(Health):
 @router.get("/health", response_model=Health, responses={503: {"model": HealthDown}})
 async def health(request: Request) -> JSONResponse:
     """200 when Redis and the Docker engine answer, else 503 naming what is down."""
+    app = request.app.state
     checks: dict[str, str] = {}
-    runtime = request.app.state.sandboxes.runtime
-    noexec = request.app.state.sandbox_folders_noexec
     try:
-        await request.app.state.redis.ping()
+        await app.redis.ping()
         checks["redis"] = "ok"
     except Exception as e:  # any failure means "down"; the message tells which
         checks["redis"] = f"down: {e}"
     try:
-        await asyncio.to_thread(request.app.state.docker.ping)
+        await asyncio.to_thread(app.docker.ping)
         checks["docker"] = "ok"
     except Exception as e:
         checks["docker"] = f"down: {e}"
-    if checks["redis"] == "ok" and checks["docker"] == "ok":
-        return JSONResponse(
-            Health(
-                status="ok", sandbox_runtime=runtime, sandbox_folders_noexec=noexec, **checks
-            ).model_dump()
-        )
+    report = Health(
+        status="ok" if checks["redis"] == checks["docker"] == "ok" else "degraded",
+        redis=checks["redis"],
+        docker=checks["docker"],
+        sandbox_runtime=app.sandboxes.runtime,
+        sandbox_folders_noexec=app.sandbox_folders_noexec,
+        workers=app.settings.effective_gateway_workers,
+        process=app.owners.id,
+    )
+    if report.status == "ok":
+        return JSONResponse(report.model_dump())
     down = HealthDown(
-        status="degraded",
-        sandbox_runtime=runtime,
-        sandbox_folders_noexec=noexec,
-        **checks,
-        detail="; ".join(f"{name} is {state}" for name, state in checks.items() if state != "ok"),
+        **report.model_dump(),
+        detail="; ".join(f"{name} is {how}" for name, how in checks.items() if how != "ok"),
         code=ErrorCode.STORE_UNAVAILABLE
         if checks["redis"] != "ok"
         else ErrorCode.SANDBOX_UNAVAILABLE,

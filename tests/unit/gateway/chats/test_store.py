@@ -1,17 +1,20 @@
 """The chat store's journal of running queries, against the real test Redis."""
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 import pytest
 from redis.asyncio import Redis
 
 from gateway import keys
 from gateway.chats.journal import CodeRecord, QueryRecord
-from gateway.chats.store import Chat, ChatStore
+from gateway.chats.store import Chat, ChatStore, RunningEntry
 from shared.errors import NotFound
 
 
 @pytest.fixture
 async def store(redis: Redis) -> ChatStore:
-    return ChatStore(redis)
+    return ChatStore(redis, owner="process-a")
 
 
 @pytest.fixture
@@ -23,23 +26,37 @@ async def test_a_query_is_journaled_running_then_finished_in_place(
     store: ChatStore, chat: Chat, redis: Redis
 ) -> None:
     record = CodeRecord(code="1", status="running")
-    index = await store.start_query(chat.chat_id, record)
-    assert await redis.hget(keys.running_queries(), chat.chat_id) == str(index)
+    index = await store.start_query(chat.chat_id, record, "lock-token")
+    entry = RunningEntry.parse(await redis.hget(keys.running_queries(), chat.chat_id) or "")
+    assert entry == RunningEntry(index=index, owner="process-a", lock="lock-token")
 
     record.status = "done"
-    await store.finish_query(chat.chat_id, index, record)
+    await store.finish_query(chat.chat_id, index, record, "lock-token")
 
     assert await store.messages(chat.chat_id) == [record]
     assert await redis.hget(keys.running_queries(), chat.chat_id) is None
 
 
-async def test_queries_a_dead_gateway_left_running_end_interrupted(
+def owners_alive(*living: str) -> Callable[[set[str]], Awaitable[set[str]]]:
+    async def alive(owners: set[str]) -> set[str]:
+        return owners & set(living)
+
+    return alive
+
+
+async def start_running(store: ChatStore, chat: Chat, redis: Redis, lock: str) -> None:
+    """A query running in `chat`, started by `store`'s process and holding the chat's lock."""
+    await redis.set(keys.chat_lock(chat.chat_id), lock)
+    await store.start_query(chat.chat_id, QueryRecord(query="q", status="running"), lock)
+
+
+async def test_queries_of_a_dead_process_end_interrupted_and_free_their_chat(
     store: ChatStore, chat: Chat, redis: Redis
 ) -> None:
-    await store.start_query(chat.chat_id, QueryRecord(query="q", status="running"))
-    await redis.set(keys.chat_lock(chat.chat_id), "the dead gateway's token")
+    await start_running(store, chat, redis, "the dead process's token")
 
-    assert await ChatStore(redis).recover_interrupted() == [chat.chat_id]
+    survivor = ChatStore(redis, owner="process-b")
+    assert await survivor.recover_orphans(owners_alive("process-b")) == [chat.chat_id]
 
     [record] = await store.messages(chat.chat_id)
     assert record.status == "interrupted"
@@ -47,7 +64,75 @@ async def test_queries_a_dead_gateway_left_running_end_interrupted(
     assert not await store.query_running(chat.chat_id)
 
 
+async def test_queries_of_a_live_process_are_left_to_it(
+    store: ChatStore, chat: Chat, redis: Redis
+) -> None:
+    await start_running(store, chat, redis, "token")
+
+    survivor = ChatStore(redis, owner="process-b")
+    assert await survivor.recover_orphans(owners_alive("process-a", "process-b")) == []
+
+    [record] = await store.messages(chat.chat_id)
+    assert record.status == "running"
+    assert await store.query_running(chat.chat_id)
+
+
+async def test_two_survivors_end_a_dead_process_query_once(
+    store: ChatStore, chat: Chat, redis: Redis
+) -> None:
+    await start_running(store, chat, redis, "token")
+    survivors = [ChatStore(redis, owner=f"process-{n}") for n in "bc"]
+
+    ended = await asyncio.gather(
+        *(s.recover_orphans(owners_alive("process-b", "process-c")) for s in survivors)
+    )
+
+    assert sorted(ended) == [[], [chat.chat_id]]
+
+
+async def test_a_lock_taken_by_a_newer_query_is_not_freed(
+    store: ChatStore, chat: Chat, redis: Redis
+) -> None:
+    """The dead query's lock expired and another query took the chat: only the journal entry
+    is ended, the newer query keeps its lock."""
+    await start_running(store, chat, redis, "expired token")
+    await redis.set(keys.chat_lock(chat.chat_id), "the newer query's token")
+
+    await ChatStore(redis, owner="process-b").recover_orphans(owners_alive("process-b"))
+
+    assert await redis.get(keys.chat_lock(chat.chat_id)) == "the newer query's token"
+
+
+async def test_an_older_gateways_entry_counts_as_dead(
+    store: ChatStore, chat: Chat, redis: Redis
+) -> None:
+    await store.start_query(chat.chat_id, QueryRecord(query="q", status="running"), "")
+    await redis.hset(keys.running_queries(), chat.chat_id, "0")  # as gateways wrote it before
+    await redis.set(keys.chat_lock(chat.chat_id), "its token")
+
+    assert await store.recover_orphans(owners_alive("process-a")) == [chat.chat_id]
+    assert not await store.query_running(chat.chat_id)
+
+
+async def test_a_query_taken_for_dead_does_not_end_its_successors_entry(
+    store: ChatStore, chat: Chat, redis: Redis
+) -> None:
+    """A process that was only slow (its heartbeat ran out) finishes after a survivor ended its
+    query and a new one started: the new query stays journaled as running."""
+    record = QueryRecord(query="slow", status="running")
+    index = await store.start_query(chat.chat_id, record, "slow token")
+    await ChatStore(redis, owner="process-b").recover_orphans(owners_alive("process-b"))
+    successor = ChatStore(redis, owner="process-b")
+    await successor.start_query(chat.chat_id, QueryRecord(query="new"), "new token")
+
+    record.status = "done"
+    await store.finish_query(chat.chat_id, index, record, "slow token")
+
+    entry = RunningEntry.parse(await redis.hget(keys.running_queries(), chat.chat_id) or "")
+    assert entry is not None and entry.lock == "new token"
+
+
 async def test_nothing_is_journaled_for_a_deleted_chat(store: ChatStore, chat: Chat) -> None:
     await store.delete(chat)
     with pytest.raises(NotFound):
-        await store.start_query(chat.chat_id, CodeRecord(code="1", status="running"))
+        await store.start_query(chat.chat_id, CodeRecord(code="1", status="running"), "t")

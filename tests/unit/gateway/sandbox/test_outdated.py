@@ -6,7 +6,9 @@ from typing import Any
 import docker
 import pytest
 from docker.models.containers import Container
+from redis.asyncio import Redis
 
+from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.manager import (
     ENV_SECRET,
     LABEL_SECCOMP,
@@ -40,7 +42,10 @@ def manager() -> SandboxManager:
 
     # Never called here: _outdated reads only what Docker reported about the container.
     client = docker.DockerClient(base_url="unix:///nonexistent.sock", version="1.41")
-    return SandboxManager(client, Settings(auth_mode="local"), "runsc", never, never)
+    coordination = SandboxCoordination(Redis(), idle_timeout_s=1800, start_timeout_s=30)
+    return SandboxManager(
+        client, Settings(auth_mode="local"), "runsc", coordination, never, never, never
+    )
 
 
 def test_a_container_made_as_now_is_kept(manager: SandboxManager) -> None:
