@@ -95,6 +95,12 @@ def gateway_heartbeat(owner: str) -> str:
     return f"{PREFIX}gateway:{owner}"
 
 
+def run_stops() -> str:
+    """Pub/sub channel: requests to stop a run, heard by every gateway process; the one running
+    the run stops it (gateway.runs.stops)."""
+    return f"{PREFIX}runs:stop"
+
+
 def chat_keys(chat_id: str) -> list[str]:
     return [chat(chat_id), chat_messages(chat_id), chat_lock(chat_id)]
 

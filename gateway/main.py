@@ -33,6 +33,7 @@ from gateway.chats.store import ChatStore
 from gateway.runs import orphans
 from gateway.runs.code import QueryService
 from gateway.runs.owners import Owners
+from gateway.runs.stops import RunStops
 from gateway.sandbox import data_mount
 from gateway.sandbox import runtime as sandbox_runtime
 from gateway.sandbox.coordination import SandboxCoordination
@@ -95,10 +96,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sandboxes = sandboxes
         app.state.sandbox_folders_noexec = noexec
         app.state.owners = owners
-        app.state.queries = QueryService(chat_store, sandboxes, settings)
+        stops = RunStops(redis)
+        app.state.stops = stops
+        app.state.queries = QueryService(chat_store, sandboxes, settings, stops)
         app.state.sessions = SessionService(chat_store, sandboxes, settings)
         llm = LLM(settings) if settings.llm_configured else None
-        app.state.agent = Agent(llm, chat_store, app.state.queries, app.state.sessions, settings)
+        app.state.agent = Agent(
+            llm, chat_store, app.state.queries, app.state.sessions, settings, stops
+        )
         app.state.local_token = local_token(settings)
         app.state.auth = Authenticator.create(settings, redis, app.state.local_token)
         adopted = await sandboxes.adopt()
@@ -109,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background = [
             asyncio.create_task(_stop_idle_sandboxes(sandboxes, coordination, interval)),
             asyncio.create_task(orphans.keep_alive(chat_store, owners, sandboxes)),
+            asyncio.create_task(stops.listen()),
         ]
         try:
             yield

@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     CHAT_BUSY = "chat_busy"
+    RUN_STOPPED = "run_stopped"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     DISK_QUOTA_EXCEEDED = "disk_quota_exceeded"
     INVALID_REQUEST = "invalid_request"

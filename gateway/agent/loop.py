@@ -20,6 +20,7 @@ from gateway.chats.journal import HistoryRecord, QueryRecord, StepRecord, Upload
 from gateway.chats.store import Chat, ChatStore
 from gateway.runs.code import CodeResult, QueryService, ResultBuilder, journal_form
 from gateway.runs.lifecycle import journaled_run
+from gateway.runs.stops import RunStops
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
 from shared.errors import AppError, ErrorCode, ServiceUnavailable
@@ -72,8 +73,10 @@ class Agent:
         queries: QueryService,
         sessions: SessionService,
         settings: Settings,
+        stops: RunStops,
     ) -> None:
         self._llm = llm
+        self._stops = stops
         self._chats = chats
         self._queries = queries
         self._sessions = sessions
@@ -91,7 +94,7 @@ class Agent:
         s = self._settings
         ttl_s = s.llm_max_steps * (s.sandbox_exec_timeout_s + s.llm_timeout_s) + 120
         record = QueryRecord(query=query)
-        async with journaled_run(self._chats, chat, record, ttl_s, title=query):
+        async with journaled_run(self._chats, chat, record, ttl_s, query, self._stops):
             history = [r for r in await self._chats.messages(chat.chat_id) if r.id != record.id]
             steps: list[Step] = []
             try:

@@ -11,6 +11,7 @@ from gateway.auth.tokens import TokenStore
 from gateway.auth.users import User
 from gateway.chats.store import Chat, ChatStore
 from gateway.runs.code import QueryService
+from gateway.runs.stops import RunStops
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
@@ -44,6 +45,10 @@ async def get_sessions(request: Request) -> SessionService:
     return cast(SessionService, request.app.state.sessions)
 
 
+async def get_stops(request: Request) -> RunStops:
+    return cast(RunStops, request.app.state.stops)
+
+
 async def get_auth(request: Request) -> Authenticator:
     return cast(Authenticator, request.app.state.auth)
 
@@ -63,6 +68,7 @@ SandboxesDep = Annotated[SandboxManager, Depends(get_sandboxes)]
 QueriesDep = Annotated[QueryService, Depends(get_queries)]
 AgentDep = Annotated[Agent, Depends(get_agent)]
 SessionsDep = Annotated[SessionService, Depends(get_sessions)]
+StopsDep = Annotated[RunStops, Depends(get_stops)]
 AuthDep = Annotated[Authenticator, Depends(get_auth)]
 TokensDep = Annotated[TokenStore, Depends(get_tokens)]
 GitHubDep = Annotated[GitHub | None, Depends(get_github)]

@@ -266,6 +266,11 @@ class ChatStore:
         """The chat's history, oldest first (see gateway.chats.journal for what is left out)."""
         return load_history(chat_id, await self._redis.lrange(keys.chat_messages(chat_id), 0, -1))
 
+    async def running_query(self, chat_id: str) -> RunningEntry | None:
+        """The query journaled as running in the chat (by any gateway process), if one is."""
+        raw = keys.text_or_none(await self._redis.hget(keys.running_queries(), chat_id))
+        return None if raw is None else RunningEntry.parse(raw)
+
     async def query_running(self, chat_id: str) -> bool:
         return bool(await self._redis.exists(keys.chat_lock(chat_id)))
 

@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 from gateway.chats.journal import CellResult, CodeRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.runs.lifecycle import journaled_run
+from gateway.runs.stops import RunStops
 from gateway.sandbox.disk_usage import DiskQuota
 from gateway.sandbox.executor import ExecutorUnavailable, OutputLimitExceeded
 from gateway.sandbox.manager import SandboxManager
@@ -46,8 +47,11 @@ class CodeResult(CellResult):
 
 
 class QueryService:
-    def __init__(self, chats: ChatStore, sandboxes: SandboxManager, settings: Settings) -> None:
+    def __init__(
+        self, chats: ChatStore, sandboxes: SandboxManager, settings: Settings, stops: RunStops
+    ) -> None:
         self._chats = chats
+        self._stops = stops
         self._sandboxes = sandboxes
         self._settings = settings
         self._disk = DiskQuota(settings.sandbox_disk_limit)
@@ -57,7 +61,7 @@ class QueryService:
         client went away), the cell is interrupted and the message marked so."""
         ttl_s = self._settings.sandbox_exec_timeout_s + _LOCK_SLACK_S
         record = CodeRecord(code=code)
-        async with journaled_run(self._chats, chat, record, ttl_s, title=code):
+        async with journaled_run(self._chats, chat, record, ttl_s, code, self._stops):
             result = await self.execute(chat, code, record.id, on_event)
             record.result = journal_form(result, CellResult)
         return result

@@ -10,12 +10,15 @@ It takes the chat's query lock (Conflict when another run holds it), journals th
 - it raised anything else (a Docker or Redis failure, a bug): the traceback is logged, the
   record is `failed` with a message saying so, and an AppError (500) with that message goes on
   in its place, so the client gets JSON. A RedisError goes on as itself: the app answers it 503;
-- it was cancelled (the client went away): `interrupted`.
+- it was cancelled (the client went away): `interrupted`;
+- it was stopped (`POST /chat/{chat_id}/stop`, from any gateway process, through `stops`):
+  `interrupted`, and RunStopped goes on in place of the cancellation.
 The end is journaled before the lock is released, even when the run is cancelled again
 meanwhile, so the next run never finds the chat free with this record still `running`.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -25,22 +28,38 @@ from redis.exceptions import RedisError
 
 from gateway.chats.journal import Record, RecordStatus
 from gateway.chats.store import Chat, ChatStore
-from shared.errors import AppError
+from gateway.runs.stops import RunStops
+from shared.errors import AppError, Conflict, ErrorCode
 
 log = logging.getLogger(__name__)
 
 CLIENT_GONE = "the client went away; the running code was interrupted"
+STOPPED = "stopped on request; the running code was interrupted"
 UNEXPECTED = "the run failed on an unexpected error ({name}); the gateway's log has the details"
 
 R = TypeVar("R", bound=Record)
 
 
+class RunStopped(Conflict):
+    """The run this request started was stopped by a stop request."""
+
+    code = ErrorCode.RUN_STOPPED
+
+
 @asynccontextmanager
 async def journaled_run(
-    chats: ChatStore, chat: Chat, record: R, lock_ttl_s: float, title: str
+    chats: ChatStore,
+    chat: Chat,
+    record: R,
+    lock_ttl_s: float,
+    title: str,
+    stops: RunStops | None = None,
 ) -> AsyncIterator[R]:
     """Run the body as the chat's one running query, journaled as `record` (see above)."""
-    async with chats.query_lock(chat.chat_id, ttl_s=lock_ttl_s) as lock_token:
+    async with (
+        chats.query_lock(chat.chat_id, ttl_s=lock_ttl_s) as lock_token,
+        _stoppable(stops, chat.chat_id, lock_token),
+    ):
         record.status = "running"
         index = await chats.start_query(chat.chat_id, record, lock_token)
 
@@ -53,6 +72,15 @@ async def journaled_run(
             await chats.name_if_untitled(chat, title)
             yield record
         except asyncio.CancelledError:
+            if stops is not None and stops.was_stopped():
+                task = asyncio.current_task()
+                assert task is not None
+                task.uncancel()  # a stop ends the run, not the request that started it
+                await finish("interrupted", STOPPED)
+                raise RunStopped(
+                    "the run was stopped (POST /chat/{chat_id}/stop); what it did so far is in "
+                    "the chat's history"
+                ) from None
             await finish("interrupted", CLIENT_GONE)
             raise
         except AppError as e:
@@ -66,6 +94,15 @@ async def journaled_run(
                 raise
             raise AppError(message) from e
         await finish("done", None)
+
+
+@contextlib.asynccontextmanager
+async def _stoppable(stops: RunStops | None, chat_id: str, lock_token: str) -> AsyncIterator[None]:
+    if stops is None:
+        yield
+    else:
+        with stops.running(chat_id, lock_token):
+            yield
 
 
 async def _to_the_end(step: Awaitable[None]) -> None:

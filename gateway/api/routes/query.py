@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from gateway.agent.loop import AgentReply, Emit
-from gateway.api.deps import AgentDep, ChatDep, ChatStoreDep, QueriesDep, SettingsDep
+from gateway.api.deps import (
+    AgentDep,
+    ChatDep,
+    ChatStoreDep,
+    QueriesDep,
+    SettingsDep,
+    StopsDep,
+)
 from gateway.api.errors import describe
 from gateway.api.openapi import errors
 from gateway.runs.code import CodeResult
@@ -128,6 +136,33 @@ async def query(
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
+
+
+class StopResult(BaseModel):
+    # False when nothing ran in the chat, or the run did not end within the wait (its gateway
+    # process is gone: its survivors end it within GATEWAY_HEARTBEAT_TTL_S).
+    stopped: bool
+
+
+# How long a stop waits for the run to end, so that the chat is free when it answers.
+_STOP_WAIT_S = 10.0
+
+
+@router.post("/chat/{chat_id}/stop", responses=errors(404))
+async def stop(chat: ChatDep, chats: ChatStoreDep, stops: StopsDep) -> StopResult:
+    """Stop the query or code run in progress in the chat, whichever gateway process runs it:
+    its code is interrupted, it is journaled `interrupted` with what it did so far, and the
+    request that started it gets `409 run_stopped`. Answers once the run has ended."""
+    running = await chats.running_query(chat.chat_id)
+    if running is None:
+        return StopResult(stopped=False)
+    await stops.request(chat.chat_id, running.lock)
+    deadline = time.monotonic() + _STOP_WAIT_S
+    while (now := await chats.running_query(chat.chat_id)) is not None and now.lock == running.lock:
+        if time.monotonic() > deadline:
+            return StopResult(stopped=False)
+        await asyncio.sleep(0.05)
+    return StopResult(stopped=True)
 
 
 async def _ignore(event: str, data: dict[str, Any]) -> None:

@@ -8,9 +8,11 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from gateway import keys
 from gateway.chats.journal import CellResult, CodeRecord, HistoryRecord
 from gateway.chats.store import Chat, ChatStore
-from gateway.runs.lifecycle import CLIENT_GONE, journaled_run
+from gateway.runs.lifecycle import CLIENT_GONE, STOPPED, RunStopped, journaled_run
+from gateway.runs.stops import RunStops
 from shared.errors import AppError, Conflict, SandboxFailed
 
 TTL_S = 60.0
@@ -126,3 +128,44 @@ async def test_a_second_run_meanwhile_is_refused_and_leaves_no_record(
             async with journaled_run(store, chat, CodeRecord(code="second"), TTL_S, "second"):
                 pytest.fail("two runs at once")
     assert [r.status for r in await store.messages(chat.chat_id)] == ["done"]
+
+
+async def test_a_run_stopped_from_elsewhere_ends_interrupted_and_its_request_hears_why(
+    store: ChatStore, chat: Chat, redis: Redis
+) -> None:
+    stops = RunStops(redis)
+    listening = asyncio.create_task(stops.listen())
+    while (await redis.pubsub_numsub(keys.run_stops()))[0][1] < 1:
+        await asyncio.sleep(0.01)
+    started = asyncio.Event()
+
+    async def run() -> None:
+        async with journaled_run(store, chat, CodeRecord(code="slow()"), TTL_S, "slow()", stops):
+            started.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(run())
+    try:
+        await started.wait()
+        running = await store.running_query(chat.chat_id)
+        assert running is not None
+        # As another gateway process asks: only through Redis.
+        await RunStops(redis).request(chat.chat_id, running.lock)
+        with pytest.raises(RunStopped):
+            await asyncio.wait_for(task, timeout=5)
+    finally:
+        listening.cancel()
+
+    stopped = await only_record(store, chat)
+    assert (stopped.status, stopped.error) == ("interrupted", STOPPED)
+    await assert_next_run_works(store, chat)
+
+
+async def test_a_stop_for_another_run_of_the_chat_is_ignored(
+    store: ChatStore, chat: Chat, redis: Redis
+) -> None:
+    stops = RunStops(redis)
+    async with journaled_run(store, chat, CodeRecord(code="x"), TTL_S, "x", stops):
+        stops._stop_local(chat.chat_id, "the token of a run that already ended")
+        await asyncio.sleep(0)
+    assert (await only_record(store, chat)).status == "done"
