@@ -16,17 +16,37 @@ from shared.errors import Conflict, ErrorCode, NotFound
 from shared.ids import is_chat_id, new_chat_id
 
 # Journal writes only while the chat exists: a query that ends after its chat was deleted must
-# not leave a history behind that nothing owns. A running query is also entered in the
-# running-queries hash with its owner process and lock token (keys.running_queries).
-# KEYS: chat hash, messages, running-queries hash; ARGV: record, chat id ('' when not running),
-# owner, lock token.
+# not leave a history behind that nothing owns. KEYS: chat hash, messages; ARGV: record.
 _APPEND = """
 if redis.call('exists', KEYS[1]) == 0 then return -1 end
-local index = redis.call('rpush', KEYS[2], ARGV[1]) - 1
-if ARGV[2] ~= '' then
-  redis.call('hset', KEYS[3], ARGV[2], cjson.encode({index=index, owner=ARGV[3], lock=ARGV[4]}))
+return redis.call('rpush', KEYS[2], ARGV[1]) - 1
+"""
+# A query's start, in one round trip: take the chat's query lock, journal the record, enter it
+# in the running-queries hash with its owner process and lock token (keys.running_queries),
+# and title an untitled chat. -1: the chat is gone; -2: another query holds the lock.
+# KEYS: lock, chat hash, messages, running-queries hash; ARGV: lock token, lock TTL (ms),
+# record, chat id, owner, title ('' for none).
+_BEGIN = """
+if redis.call('exists', KEYS[2]) == 0 then return -1 end
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -2 end
+local index = redis.call('rpush', KEYS[3], ARGV[3]) - 1
+redis.call('hset', KEYS[4], ARGV[4], cjson.encode({index=index, owner=ARGV[5], lock=ARGV[1]}))
+if ARGV[6] ~= '' then
+  local title = redis.call('hget', KEYS[2], 'title')
+  if not title or title == '' then redis.call('hset', KEYS[2], 'title', ARGV[6]) end
 end
 return index
+"""
+# A query's end, in one round trip and in this order: its record journaled in place, its
+# running entry gone and its lock released, each only if still its own (a query taken for dead
+# and ended by a survivor may meanwhile have a successor). KEYS: messages, running-queries hash,
+# lock; ARGV: index, record, chat id, lock token.
+_FINISH = """
+if redis.call('exists', KEYS[1]) == 1 then redis.call('lset', KEYS[1], ARGV[1], ARGV[2]) end
+local entry = redis.call('hget', KEYS[2], ARGV[3])
+if entry and cjson.decode(entry).lock == ARGV[4] then redis.call('hdel', KEYS[2], ARGV[3]) end
+if redis.call('get', KEYS[3]) == ARGV[4] then redis.call('del', KEYS[3]) end
+return 1
 """
 # A chat's sandbox uid, handed out once: the chat's own if it has one, else the next from the
 # counter, stored with the chat. Nothing for a chat that no longer exists. KEYS: chat hash,
@@ -38,18 +58,6 @@ if uid then return tonumber(uid) end
 uid = tonumber(ARGV[1]) + redis.call('incr', KEYS[2]) - 1
 redis.call('hset', KEYS[1], 'sandbox_uid', uid)
 return uid
-"""
-# A finished query leaves the running-queries hash only if the entry is still its own (same lock
-# token): one that was taken for dead and recovered may meanwhile have a successor there.
-# KEYS: messages, running-queries hash; ARGV: index, record, chat id ('' when not finishing),
-# lock token.
-_REPLACE = """
-if redis.call('exists', KEYS[1]) == 1 then redis.call('lset', KEYS[1], ARGV[1], ARGV[2]) end
-if ARGV[3] ~= '' then
-  local entry = redis.call('hget', KEYS[2], ARGV[3])
-  if entry and cjson.decode(entry).lock == ARGV[4] then redis.call('hdel', KEYS[2], ARGV[3]) end
-end
-return 1
 """
 # Ends a query whose owner died, if its entry is still the one read (so two survivors end it
 # once): the record as interrupted, the entry gone, and the chat's lock freed if the dead query
@@ -67,9 +75,19 @@ if lock and (ARGV[5] == '' or lock == ARGV[5]) then redis.call('del', KEYS[3]) e
 return 1
 """
 
+CHAT_BUSY = (
+    "another query is running in this chat; wait for it to finish, or stop it "
+    "(POST /chat/{chat_id}/stop)"
+)
 _TITLE_CHARS = 80
 # Longer than any request that may have found the chat before its deletion began.
 _TOMBSTONE_TTL_S = 3600
+
+
+def _title(text: str) -> str:
+    """A chat's title from its first question or code: the first line that is not blank."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
 
 
 class RunningEntry(BaseModel):
@@ -110,7 +128,8 @@ class ChatStore:
         self.owner = owner
         self._recover = redis.register_script(_RECOVER)
         self._append = redis.register_script(_APPEND)
-        self._replace = redis.register_script(_REPLACE)
+        self._begin = redis.register_script(_BEGIN)
+        self._finish = redis.register_script(_FINISH)
         self._sandbox_uid = redis.register_script(_SANDBOX_UID)
 
     async def create(self, user_id: str) -> Chat:
@@ -182,48 +201,62 @@ class ChatStore:
             raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
         return int(uid)
 
-    async def name_if_untitled(self, chat: Chat, text: str) -> None:
-        """Title a chat after its first question (or first line of code), once."""
-        if chat.title:
-            return
-        line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        title = line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
-        if title:
-            await self._redis.hset(keys.chat(chat.chat_id), "title", title)
-
     async def append_message(self, chat_id: str, record: Record) -> int:
         """Journal a finished record (an upload, a restart). NotFound once the chat is deleted."""
-        return await self._journal(chat_id, record, running=False)
-
-    async def _journal(
-        self, chat_id: str, record: Record, running: bool, lock_token: str = ""
-    ) -> int:
         index = await self._append(
-            keys=[keys.chat(chat_id), keys.chat_messages(chat_id), keys.running_queries()],
-            args=[record.model_dump_json(), chat_id if running else "", self.owner, lock_token],
+            keys=[keys.chat(chat_id), keys.chat_messages(chat_id)], args=[record.model_dump_json()]
         )
         if index < 0:
             raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
         return int(index)
 
-    async def start_query(self, chat_id: str, record: Record, lock_token: str) -> int:
-        """Journal a query as running, owned by this process and holding the query lock
-        `lock_token`, so a gateway that dies during it leaves a trace. A caller cancelled
-        meanwhile gets the record closed as interrupted, never left "running"."""
-        pending = asyncio.ensure_future(self._journal(chat_id, record, True, lock_token))
+    async def begin_query(
+        self, chat: Chat, record: Record, lock_token: str, lock_ttl_s: float, title: str
+    ) -> int:
+        """Start a query in one round trip: take the chat's query lock as `lock_token` (Conflict
+        when another query holds it; its TTL frees the chat if every process dies), journal the
+        record as running, owned by this process (so a process that dies during it leaves a
+        trace), and title an untitled chat after `title`'s first line. Returns the record's
+        index. A caller cancelled meanwhile gets the record closed as interrupted and the lock
+        released, never left behind."""
+        pending = asyncio.ensure_future(
+            self._begin(
+                keys=[
+                    keys.chat_lock(chat.chat_id),
+                    keys.chat(chat.chat_id),
+                    keys.chat_messages(chat.chat_id),
+                    keys.running_queries(),
+                ],
+                args=[
+                    lock_token,
+                    max(1, int(lock_ttl_s * 1000)),
+                    record.model_dump_json(),
+                    chat.chat_id,
+                    self.owner,
+                    "" if chat.title else _title(title),
+                ],
+            )
+        )
         try:
-            return await asyncio.shield(pending)
+            index = int(await asyncio.shield(pending))
         except asyncio.CancelledError:
-            index = await asyncio.shield(pending)
-            record.status = "interrupted"
-            record.error = "the client went away before it started"
-            await asyncio.shield(self.finish_query(chat_id, index, record, lock_token))
+            index = int(await asyncio.shield(pending))
+            if index >= 0:
+                record.status = "interrupted"
+                record.error = "the client went away before it started"
+                await asyncio.shield(self.finish_query(chat.chat_id, index, record, lock_token))
             raise
+        if index == -1:
+            raise NotFound(f"chat '{chat.chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
+        if index == -2:
+            raise Conflict(CHAT_BUSY, ErrorCode.CHAT_BUSY)
+        return index
 
     async def finish_query(self, chat_id: str, index: int, record: Record, lock_token: str) -> None:
-        """Journal how the query ended, in place, and take it off the running queries."""
-        await self._replace(
-            keys=[keys.chat_messages(chat_id), keys.running_queries()],
+        """Journal how the query ended, in place, then take it off the running queries and
+        release its lock, in one round trip."""
+        await self._finish(
+            keys=[keys.chat_messages(chat_id), keys.running_queries(), keys.chat_lock(chat_id)],
             args=[index, record.model_dump_json(), chat_id, lock_token],
         )
 
@@ -281,9 +314,7 @@ class ChatStore:
         its survivors do: recover_orphans)."""
         lease = Lease(self._redis, keys.chat_lock(chat_id), ttl_s)
         if not await lease.try_acquire():
-            raise Conflict(
-                "another query is running in this chat; wait for it to finish", ErrorCode.CHAT_BUSY
-            )
+            raise Conflict(CHAT_BUSY, ErrorCode.CHAT_BUSY)
         try:
             yield lease.token
         finally:

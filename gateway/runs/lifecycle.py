@@ -20,6 +20,7 @@ meanwhile, so the next run never finds the chat free with this record still `run
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -56,12 +57,11 @@ async def journaled_run(
     stops: RunStops | None = None,
 ) -> AsyncIterator[R]:
     """Run the body as the chat's one running query, journaled as `record` (see above)."""
-    async with (
-        chats.query_lock(chat.chat_id, ttl_s=lock_ttl_s) as lock_token,
-        _stoppable(stops, chat.chat_id, lock_token),
-    ):
+    lock_token = secrets.token_hex(16)
+    # Stoppable from the start: a stop may come as soon as the run is journaled.
+    async with _stoppable(stops, chat.chat_id, lock_token):
         record.status = "running"
-        index = await chats.start_query(chat.chat_id, record, lock_token)
+        index = await chats.begin_query(chat, record, lock_token, lock_ttl_s, title)
 
         async def finish(status: RecordStatus, error: str | None) -> None:
             record.status = status
@@ -69,7 +69,6 @@ async def journaled_run(
             await _to_the_end(chats.finish_query(chat.chat_id, index, record, lock_token))
 
         try:
-            await chats.name_if_untitled(chat, title)
             yield record
         except asyncio.CancelledError:
             if stops is not None and stops.was_stopped():

@@ -22,6 +22,7 @@ from gateway.api.deps import (
 )
 from gateway.api.errors import describe
 from gateway.api.openapi import errors
+from gateway.chats.store import CHAT_BUSY
 from gateway.runs.code import CodeResult
 from shared.errors import AppError, Conflict, ErrorCode, PayloadTooLarge
 from shared.protocol import DisplayEvent, ErrorEvent, StreamEvent
@@ -128,9 +129,7 @@ async def query(
     if await chats.query_running(chat.chat_id):
         # Checked before the stream starts, so a busy chat is a plain 409, not a 200 whose
         # first event is an error. The lock taken inside still settles any race.
-        raise Conflict(
-            "another query is running in this chat; wait for it to finish", ErrorCode.CHAT_BUSY
-        )
+        raise Conflict(CHAT_BUSY, ErrorCode.CHAT_BUSY)
     return StreamingResponse(
         _server_sent_events(run),
         media_type="text/event-stream",

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from gateway import keys
 from gateway.chats.journal import CodeRecord, QueryRecord
 from gateway.chats.store import Chat, ChatStore, RunningEntry
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 
 
 @pytest.fixture
@@ -26,15 +26,20 @@ async def test_a_query_is_journaled_running_then_finished_in_place(
     store: ChatStore, chat: Chat, redis: Redis
 ) -> None:
     record = CodeRecord(code="1", status="running")
-    index = await store.start_query(chat.chat_id, record, "lock-token")
+    index = await store.begin_query(chat, record, "lock-token", 60, "1")
     entry = RunningEntry.parse(await redis.hget(keys.running_queries(), chat.chat_id) or "")
     assert entry == RunningEntry(index=index, owner="process-a", lock="lock-token")
+    assert await store.query_running(chat.chat_id)
+    assert (await store.get(chat.user_id, chat.chat_id)).title == "1"
+    with pytest.raises(Conflict):
+        await store.begin_query(chat, CodeRecord(code="2"), "another token", 60, "2")
 
     record.status = "done"
     await store.finish_query(chat.chat_id, index, record, "lock-token")
 
     assert await store.messages(chat.chat_id) == [record]
     assert await redis.hget(keys.running_queries(), chat.chat_id) is None
+    assert not await store.query_running(chat.chat_id)
 
 
 def owners_alive(*living: str) -> Callable[[set[str]], Awaitable[set[str]]]:
@@ -46,8 +51,7 @@ def owners_alive(*living: str) -> Callable[[set[str]], Awaitable[set[str]]]:
 
 async def start_running(store: ChatStore, chat: Chat, redis: Redis, lock: str) -> None:
     """A query running in `chat`, started by `store`'s process and holding the chat's lock."""
-    await redis.set(keys.chat_lock(chat.chat_id), lock)
-    await store.start_query(chat.chat_id, QueryRecord(query="q", status="running"), lock)
+    await store.begin_query(chat, QueryRecord(query="q", status="running"), lock, 60, "q")
 
 
 async def test_queries_of_a_dead_process_end_interrupted_and_free_their_chat(
@@ -106,9 +110,8 @@ async def test_a_lock_taken_by_a_newer_query_is_not_freed(
 async def test_an_older_gateways_entry_counts_as_dead(
     store: ChatStore, chat: Chat, redis: Redis
 ) -> None:
-    await store.start_query(chat.chat_id, QueryRecord(query="q", status="running"), "")
+    await store.begin_query(chat, QueryRecord(query="q", status="running"), "its token", 60, "")
     await redis.hset(keys.running_queries(), chat.chat_id, "0")  # as gateways wrote it before
-    await redis.set(keys.chat_lock(chat.chat_id), "its token")
 
     assert await store.recover_orphans(owners_alive("process-a")) == [chat.chat_id]
     assert not await store.query_running(chat.chat_id)
@@ -120,19 +123,20 @@ async def test_a_query_taken_for_dead_does_not_end_its_successors_entry(
     """A process that was only slow (its heartbeat ran out) finishes after a survivor ended its
     query and a new one started: the new query stays journaled as running."""
     record = QueryRecord(query="slow", status="running")
-    index = await store.start_query(chat.chat_id, record, "slow token")
+    index = await store.begin_query(chat, record, "slow token", 60, "slow")
     await ChatStore(redis, owner="process-b").recover_orphans(owners_alive("process-b"))
     successor = ChatStore(redis, owner="process-b")
-    await successor.start_query(chat.chat_id, QueryRecord(query="new"), "new token")
+    await successor.begin_query(chat, QueryRecord(query="new"), "new token", 60, "new")
 
     record.status = "done"
     await store.finish_query(chat.chat_id, index, record, "slow token")
 
     entry = RunningEntry.parse(await redis.hget(keys.running_queries(), chat.chat_id) or "")
     assert entry is not None and entry.lock == "new token"
+    assert await redis.get(keys.chat_lock(chat.chat_id)) == "new token"
 
 
 async def test_nothing_is_journaled_for_a_deleted_chat(store: ChatStore, chat: Chat) -> None:
     await store.delete(chat)
     with pytest.raises(NotFound):
-        await store.start_query(chat.chat_id, CodeRecord(code="1", status="running"), "t")
+        await store.begin_query(chat, CodeRecord(code="1", status="running"), "t", 60, "1")
