@@ -1,135 +1,136 @@
-"""Measure round trips through a real gateway, Redis and sandbox, and print a table.
+"""Measure a real gateway, Redis and sandboxes, and print one table.
 
-  warm: POST /query {"code": "1+1"} to a chat whose sandbox is running (p50, p99 over N runs)
-  cold: POST /create_chat, then the first {"code": "1+1"} (container created and started)
-  state: checkpoint times of a 1M-row frame, and restore after `docker kill`
+Parts (--parts, --skip):
+  latency: warm {"code": "1+1"} (p50, p99 over N runs), cold create_chat + first result, and
+           checkpoint/restore of a 1M-row frame, under every runtime the engine has (runsc
+           beside runc): absolute times drift on shared machines, the ratio much less
+  jupyter: the peer, a warm ipykernel on the host, `1+1` N times, with ours/Jupyter
+  memory:  --chats chats with a pandas frame, idle, each sandbox's memory (docker stats)
+  load:    wrk with 1, 10, 20 and 50 clients over those chats, for each GATEWAY_WORKERS count:
+           req/s, p50, p99, errors and the gateway's CPU ms per query
 
-each under every runtime the engine has (runsc beside runc), in the same run, side by side:
-absolute times drift on shared machines, the ratio between runtimes much less.
+memory and load share their chats and run under one runtime (--load-runtime). The pandas frame
+is loaded before the load runs, so those measure chats holding data, as in use, and the memory
+read is not skewed by thousands of queries.
 
-Run with `make bench` (or `python -m bench --warm 1000 --cold 20`).
+Run with `make bench` (or `python -m bench --warm 200 --cold 3 --state 1 --duration 5`).
 """
 
 import argparse
 import os
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import docker
 
+from bench.jupyter_peer import measure_jupyter
+from bench.latency import measure_latency
+from bench.load import measure_load, open_chats, require_wrk, run_in_each, warm_up
+from bench.memory import PANDAS_FRAME, chats_mib
+from bench.report import Results, report
 from tests.gateway_process import GatewayProcess, remove_deployment
 from tests.services import redis_server
 
-
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
+PARTS = ("latency", "jupyter", "memory", "load")
 
 
-def measure_warm(gateway: GatewayProcess, runs: int) -> list[float]:
-    chat_id = gateway.client.post("/create_chat").json()["chat_id"]
-    for _ in range(20):
-        gateway.run(chat_id, "1+1")
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        reply = gateway.run(chat_id, "1+1")
-        samples.append((time.perf_counter() - started) * 1000)
-        assert reply["result"] == "2", reply
-    gateway.client.delete(f"/chat/{chat_id}")
-    return samples
+def comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def measure_cold(gateway: GatewayProcess, runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        chat_id = gateway.client.post("/create_chat").json()["chat_id"]
-        reply = gateway.run(chat_id, "1+1")
-        samples.append((time.perf_counter() - started) * 1000)
-        assert reply["result"] == "2", reply
-        gateway.client.delete(f"/chat/{chat_id}")
-    return samples
-
-
-MIXED_FRAME = """
-import numpy as np, pandas as pd
-n = 1_000_000
-df = pd.DataFrame({
-    "i": np.arange(n),
-    "f": np.random.rand(n),
-    "s": pd.Series(np.arange(n) % 5000).map("item-{}".format),
-    "b": np.arange(n) % 3 == 0,
-    "t": pd.date_range("2020-01-01", periods=n, freq="min"),
-    "c": pd.Categorical(np.array(["red", "green", "blue"])[np.arange(n) % 3]),
-})
-"""
-
-
-def measure_state(gateway: GatewayProcess, client: docker.DockerClient, runs: int) -> dict:
-    """Checkpoint of a 1M-row x 6-column mixed frame; checkpoint work of cells that leave it
-    untouched (one only reads it, one saves a new small variable: a write and an fsync); and
-    docker kill -> `len(df)` answered (container start + restore)."""
-    chat_id = gateway.client.post("/create_chat").json()["chat_id"]
-    gateway.run(chat_id, MIXED_FRAME)
-    write, untouched, beside, restore = [], [], [], []
-    for _ in range(runs):
-        write.append(gateway.run(chat_id, "df['i'] += 1")["checkpoint_ms"])
-        untouched.append(gateway.run(chat_id, "len(df), df.shape")["checkpoint_ms"])
-        beside.append(gateway.run(chat_id, "x = 1")["checkpoint_ms"])
-        client.containers.get(f"ads-{chat_id}").kill()
-        started = time.perf_counter()
-        reply = gateway.run(chat_id, "len(df)")
-        restore.append((time.perf_counter() - started) * 1000)
-        assert reply["result"] == "1000000" and reply["kernel"]["state"] == "restored", reply
-    gateway.client.delete(f"/chat/{chat_id}")
-    return {"write": write, "untouched": untouched, "beside": beside, "restore": restore}
-
-
-ROWS = [
-    ("warm round trip, {code: 1+1}", "warm", "runsc p50≤2x runc"),
-    ("cold: create_chat + first result", "cold", "p50≤1500"),
-    ("checkpoint, 1Mx6 mixed frame changed", "write", "≤100"),
-    ("checkpoint work, cell only reading the frame", "untouched", "≤1"),
-    ("checkpoint work, `x = 1` beside the frame", "beside", "(fsync)"),
-    ("docker kill -> len(df) answered (restore)", "restore", "≤2500"),
-]
-
-
-def measure(env: dict[str, str], runtime: str, client: docker.DockerClient, args) -> dict:
-    """Every measure, with the sandboxes under one runtime."""
-    log_dir = Path(env["DATA_DIR"]) / f"gateway-{runtime}"
-    log_dir.mkdir()
-    with GatewayProcess({**env, "SANDBOX_RUNTIME": runtime}, log_dir) as gateway:
-        found = gateway.client.get("/health").json()["sandbox_runtime"]
-        assert found == runtime, f"asked for {runtime}, the gateway runs {found}"
-        samples = {"warm": measure_warm(gateway, args.warm)}
-        samples["cold"] = measure_cold(gateway, args.cold)
-        samples.update(measure_state(gateway, client, args.state))
-    return samples
-
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warm", type=int, default=1000, help="warm round trips")
+    parser.add_argument("--parts", default=",".join(PARTS), help="parts to run, of %(default)s")
+    parser.add_argument("--skip", default="", help="parts to leave out, e.g. load,memory")
+    parser.add_argument("--warm", type=int, default=1000, help="warm round trips (and Jupyter's)")
     parser.add_argument("--cold", type=int, default=20, help="cold create-and-run round trips")
     parser.add_argument("--state", type=int, default=5, help="checkpoint and restore rounds")
     parser.add_argument(
         "--runtimes",
         default="runsc,runc",
-        help="the runtimes to compare, side by side (those the engine lacks are left out)",
+        help="latency: the runtimes to compare, side by side (those the engine lacks are left out)",
     )
+    parser.add_argument(
+        "--load-runtime",
+        default="auto",
+        choices=["auto", "runsc", "runc"],
+        help="memory and load: the sandboxes' runtime (auto: the gateway's default, runsc where "
+        "the engine has it)",
+    )
+    parser.add_argument("--chats", type=int, default=50, help="memory and load: chats")
+    parser.add_argument("--clients", default="1,10,20,50", help="load: concurrent clients")
+    parser.add_argument("--workers", default="1,2", help="load: GATEWAY_WORKERS values")
+    parser.add_argument("--duration", type=float, default=10.0, help="load: seconds per row")
+    parser.add_argument("--idle", type=float, default=3.0, help="memory: seconds idle first")
     args = parser.parse_args()
+    args.parts = [p for p in comma_list(args.parts) if p not in comma_list(args.skip)]
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; the parts are {', '.join(PARTS)}")
+    args.clients = [int(n) for n in comma_list(args.clients)]
+    args.workers = [int(n) for n in comma_list(args.workers)]
+    if "load" in args.parts and max(args.clients) > args.chats:
+        parser.error("every client needs a chat of its own: --clients at most --chats")
+    return args
 
+
+def measure_chats(
+    env: dict[str, str], client: docker.DockerClient, args: argparse.Namespace, results: Results
+) -> None:
+    """Memory and load: one set of chats, served by a gateway per GATEWAY_WORKERS value in
+    turn (the chats and their sandboxes outlive a gateway's restart)."""
+    data_dir = Path(env["DATA_DIR"])
+    chat_ids: list[str] = []
+    for workers in args.workers if "load" in args.parts else args.workers[:1]:
+        log_dir = data_dir / f"gateway-chats-{workers}w"
+        log_dir.mkdir()
+        gateway_env = {**env, "SANDBOX_RUNTIME": args.load_runtime}
+        gateway_env["GATEWAY_WORKERS"] = str(workers)
+        with GatewayProcess(gateway_env, log_dir) as gateway:
+            health = gateway.client.get("/health").json()
+            results.chats_runtime = health["sandbox_runtime"]
+            if not chat_ids:
+                chat_ids = open_chats(gateway, args.chats)
+                results.chat_count = len(chat_ids)
+                if "memory" in args.parts:
+                    measure_memory(gateway, client, chat_ids, args.idle, results)
+            if "load" not in args.parts:
+                return
+            label = f"{workers} ({health.get('workers', '-')})"
+            warm_up(gateway, chat_ids)
+            for clients in args.clients:
+                results.load.append(measure_load(gateway, chat_ids, clients, args.duration, label))
+
+
+def measure_memory(
+    gateway: GatewayProcess,
+    client: docker.DockerClient,
+    chat_ids: list[str],
+    idle_s: float,
+    results: Results,
+) -> None:
+    """Each chat's sandbox memory idle after one `1+1`, then idle with the pandas frame."""
+    results.idle_s = idle_s
+    time.sleep(idle_s)
+    results.memory["1+1 only (sandbox started, nothing imported)"] = chats_mib(client, chat_ids)
+    run_in_each(gateway, chat_ids, PANDAS_FRAME)
+    results.pandas_loaded = True
+    time.sleep(idle_s)
+    results.memory["pandas + a 1000-row DataFrame"] = chats_mib(client, chat_ids)
+
+
+def main() -> None:
+    args = parse_args()
+    if "load" in args.parts:
+        require_wrk()
     data_dir = Path(tempfile.mkdtemp(prefix="ads-bench-", dir="/tmp"))
     client = docker.from_env()
     registered = set(client.info().get("Runtimes") or {})
-    runtimes = [r for r in args.runtimes.split(",") if r in registered]
-    results: dict[str, dict] = {}
+    results = Results(machine="")
+    results.runtimes = [r for r in comma_list(args.runtimes) if r in registered]
+    results.duration_s = args.duration
     try:
         with redis_server() as redis:
             env = {
@@ -141,26 +142,34 @@ def main() -> None:
                     "SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest"
                 ),
             }
-            for runtime in runtimes:
-                results[runtime] = measure(env, runtime, client, args)
+            if "latency" in args.parts:
+                for runtime in results.runtimes:
+                    log_dir = data_dir / f"gateway-{runtime}"
+                    log_dir.mkdir()
+                    # One gateway process, as these rows have always been measured; what more
+                    # workers change is the load part's to show.
+                    single = {**env, "SANDBOX_RUNTIME": runtime, "GATEWAY_WORKERS": "1"}
+                    with GatewayProcess(single, log_dir) as gateway:
+                        found = gateway.client.get("/health").json()["sandbox_runtime"]
+                        assert found == runtime, f"asked for {runtime}, the gateway runs {found}"
+                        results.latency[runtime] = measure_latency(
+                            gateway, client, args.warm, args.cold, args.state
+                        )
+            if "jupyter" in args.parts:
+                results.jupyter = measure_jupyter(args.warm, data_dir / "jupyter-kernel.log")
+            if "memory" in args.parts or "load" in args.parts:
+                measure_chats(env, client, args, results)
     finally:
         remove_deployment(client, data_dir)
 
-    print(
-        f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+    measured = [*results.latency]
+    measured += [results.chats_runtime] if results.chats_runtime not in ("", *measured) else []
+    results.machine = (
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, Docker {client.version()['Version']}; "
-        f"runtimes measured in this one run: {', '.join(runtimes)}"
+        f"runtimes measured in this one run: {', '.join(measured) or 'none'}"
     )
-    header = f"{'measure':<44} {'n':>5}"
-    for runtime in runtimes:
-        header += f" {runtime + ' p50':>10} {runtime + ' p99':>10}"
-    print(header + f" {'goal':>18}")
-    for name, key, goal in ROWS:
-        line = f"{name:<44} {len(results[runtimes[0]][key]):>5}"
-        for runtime in runtimes:
-            samples = results[runtime][key]
-            line += f" {statistics.median(samples):>10.2f} {percentile(samples, 99):>10.2f}"
-        print(line + f" {goal:>18}")
+    print(report(results))
 
 
 if __name__ == "__main__":

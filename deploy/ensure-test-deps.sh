@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the test suite needs on the host besides Docker: the project's Python packages (with the
 # test extras), a redis-server binary, which the tests start themselves on a free port, Debian's
-# chromium, which the browser tests drive through Playwright (no browser download), and Debian's
-# package of the shell linter that `make lint` runs.
+# chromium, which the browser tests drive through Playwright (no browser download), Debian's
+# package of the shell linter that `make lint` runs, and wrk, the HTTP load generator `make bench`
+# drives the gateway with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=.pytest_cache/.deps-stamp
@@ -35,4 +36,7 @@ if [[ ! -x /usr/bin/chromium ]]; then
 fi
 if ! command -v shellcheck >/dev/null; then
   debian_install shellcheck
+fi
+if ! command -v wrk >/dev/null; then
+  debian_install wrk
 fi

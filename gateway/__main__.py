@@ -1,11 +1,15 @@
 """`python -m gateway`: serve the API on PORT (local mode listens on loopback only), with
 GATEWAY_WORKERS processes on the one port (uvicorn's supervisor restarts any that dies)."""
 
+import socket
+import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 
 # Applied by uvicorn in every worker process (a worker is spawned, so nothing configured here in
 # the parent reaches it otherwise): one format for the gateway's own log and uvicorn's, and the
@@ -34,8 +38,14 @@ LOG_CONFIG: dict[str, Any] = {
 
 def main() -> None:
     settings = Settings()
+    try:
+        # Checked here too, before any worker starts: a worker that fails on import is
+        # started again by uvicorn's supervisor, forever.
+        settings.raise_if_unusable()
+    except SettingsError as e:
+        sys.exit(f"gateway: {e}")
     host = settings.host or ("127.0.0.1" if settings.effective_auth_mode == "local" else "0.0.0.0")
-    uvicorn.run(
+    config = uvicorn.Config(
         "gateway.main:app",
         host=host,
         port=settings.port,
@@ -45,6 +55,20 @@ def main() -> None:
         # A bounded graceful shutdown: streams and long queries must not hold a restart hostage.
         timeout_graceful_shutdown=10,
     )
+    if config.workers == 1:
+        config.load_app()
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
+        return
+    # The workers share one listening socket, made here. uvicorn makes it with protocol 0, so
+    # asyncio never sets TCP_NODELAY on the connections it accepts, and Nagle's algorithm held
+    # each response's body ~40 ms behind its headers on a kept-alive connection
+    # (encode/uvicorn#3149). Linux hands the listening socket's TCP_NODELAY to every accepted one.
+    sock = config.bind_socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from gateway.sandbox import runtime as sandbox_runtime
 from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.state import SessionService
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Settings
 from shared.errors import AppError, ErrorCode
 
 log = logging.getLogger("gateway")
@@ -51,12 +51,8 @@ _IDLE_CHECK_MAX_INTERVAL_S = 30.0
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    settings.raise_if_unusable()
     github_mode = settings.effective_auth_mode == "github"
-    if github_mode and (problems := settings.github_sign_in_problems()):
-        # Fail at start-up rather than at the first sign-in, naming every missing piece at once.
-        raise SettingsError(
-            "AUTH_MODE=github cannot start: " + "; ".join(problems) + " (README: Sign-in)"
-        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

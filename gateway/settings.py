@@ -219,6 +219,14 @@ class Settings(BaseSettings):
             raise ValueError("IMPORT_DIR must be an absolute path")
         return value
 
+    def raise_if_unusable(self) -> None:
+        """SettingsError naming every piece missing for the sign-in mode, at start-up rather
+        than at the first sign-in."""
+        if self.effective_auth_mode == "github" and (problems := self.github_sign_in_problems()):
+            raise SettingsError(
+                "AUTH_MODE=github cannot start: " + "; ".join(problems) + " (README: Sign-in)"
+            )
+
     @property
     def effective_gateway_workers(self) -> int:
         """GATEWAY_WORKERS, with 0 read as the cores this process may run on."""

@@ -79,7 +79,12 @@ class QueryService:
         However the cell ended, the chat's disk use is measured once it has (SANDBOX_DISK_LIMIT)."""
         result = await self._run_cell(chat, code, message_id, on_event)
         paths = self._sandboxes.paths(chat.chat_id)
-        result.disk = await self._disk.after_run([paths.workspace, paths.state])
+        changed = result.status != "ok" or bool(
+            result.files or result.variables_changed or result.variables_deleted
+        )
+        result.disk = await self._disk.after_run(
+            chat.chat_id, [paths.workspace, paths.state], changed
+        )
         return result
 
     async def _run_cell(

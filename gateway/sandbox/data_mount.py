@@ -14,6 +14,7 @@ on the host first (deploy/ensure-data-mount.sh); the gateway checks and logs whi
 
 import ctypes
 import ctypes.util
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -50,8 +51,23 @@ def mount_options(path: Path, mountinfo: str | None = None) -> frozenset[str]:
 
 def ensure(chats: Path) -> bool:
     """True when `chats` is on a noexec,nosuid,nodev mount, after making one if we can (as root
-    in the host's mount namespace). False, with a warning logged, when we cannot."""
+    in the host's mount namespace). False, with a warning logged, when we cannot. Gateway
+    processes starting together take turns (a lock file beside `chats`), so the first mounts
+    and the others find its mount rather than stacking their own on it."""
     chats.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = os.open(
+        chats.parent / ".chats-mount.lock",
+        os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+        0o600,
+    )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _ensure(chats)
+    finally:
+        os.close(fd)
+
+
+def _ensure(chats: Path) -> bool:
     if mount_options(chats) >= REQUIRED:
         log.info("sandbox folders under %s are mounted noexec,nosuid,nodev", chats)
         return True

@@ -15,6 +15,8 @@ holds, and each inode once, so hard links do not multiply a file.
 
 import asyncio
 import stat
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,10 @@ from shared.errors import ErrorCode, PayloadTooLarge
 # second of CPU here; past these bounds the total is "at least" what was counted.
 MAX_ENTRIES = 100_000
 TIME_LIMIT_S = 1.0
+# A run that changed nothing reuses its chat's measure this long (see DiskQuota.after_run): the
+# walk is a tenth of the gateway's CPU for a trivial cell.
+REUSE_S = 10.0
+_REMEMBERED_CHATS = 10_000
 # st_blocks counts 512-byte units whatever the file system's block size (stat(2)).
 _BLOCK = 512
 
@@ -84,11 +90,28 @@ class DiskQuota:
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit_bytes = limit_bytes
+        # Each chat's last measure after a run (monotonic time, usage), newest last.
+        self._last: OrderedDict[str, tuple[float, DiskUsage]] = OrderedDict()
 
-    async def after_run(self, folders: list[Path]) -> DiskUsage | None:
-        """The chat's use after a run, with a warning when it is past the limit."""
+    async def after_run(self, chat_id: str, folders: list[Path], changed: bool) -> DiskUsage | None:
+        """The chat's use after a run, with a warning when it is past the limit. A run that,
+        by the executor's account, `changed` no file and no variable leaves the use as it was:
+        the chat's last measure is given again while it is recent. The account comes from the
+        sandbox and may lie; it can only delay the warning by REUSE_S, never an upload's
+        check, which always measures."""
         if not self.limit_bytes:
             return None
+        last = self._last.get(chat_id)
+        if not changed and last is not None and time.monotonic() - last[0] < REUSE_S:
+            return last[1]
+        usage = await self._measure_after_run(folders)
+        self._last[chat_id] = (time.monotonic(), usage)
+        self._last.move_to_end(chat_id)
+        while len(self._last) > _REMEMBERED_CHATS:
+            self._last.popitem(last=False)
+        return usage
+
+    async def _measure_after_run(self, folders: list[Path]) -> DiskUsage:
         measured = await asyncio.to_thread(measure, folders)
         over = measured.used_bytes > self.limit_bytes
         return DiskUsage(

@@ -4,6 +4,7 @@ containers would be), and one gateway running GATEWAY_WORKERS=2 on one port."""
 
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ import docker
 import httpx
 import pytest
 
-from tests.gateway_process import GatewayProcess, sse_events
+from tests.gateway_process import GatewayProcess, remove_deployment, sse_events
 
 # A cell that shows it is running (a file the test can see) and then keeps running.
 _STARTED_THEN_SLEEP = "import time\nopen('{name}', 'w').close()\ntime.sleep({seconds})"
@@ -208,3 +209,23 @@ def _is_worker(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline
+
+
+def test_workers_starting_together_mount_the_chats_folder_once(
+    gateway_env: dict[str, str], docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """Each worker makes sure DATA_DIR/chats is mounted noexec at start; two at once must not
+    stack two mounts (the second would outlive an unmount of the first)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="ads-mount-", dir="/tmp"))
+    env = {**gateway_env, "DATA_DIR": str(data_dir), "GATEWAY_WORKERS": "2"}
+    try:
+        with GatewayProcess(env, tmp_path) as gateway:
+            assert gateway.client.get("/health").json()["sandbox_folders_noexec"] is True
+            mounts = [
+                line
+                for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                if line.split(" ")[4] == str(data_dir / "chats")
+            ]
+            assert len(mounts) == 1, mounts
+    finally:
+        remove_deployment(docker_client, data_dir)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from gateway.agent.loop import AgentReply, Emit
@@ -98,7 +98,7 @@ async def query(
     chats: ChatStoreDep,
     settings: SettingsDep,
     stream: bool = False,
-) -> AgentReply | CodeResult | StreamingResponse:
+) -> Response:
     """Answer `query` with the AI data scientist, or run `code` directly in the sandbox. Either
     streams as Server-Sent Events with `Accept: text/event-stream` or `?stream=true`; closing
     the stream interrupts the running code."""
@@ -110,7 +110,7 @@ async def query(
                 f"the code is larger than MAX_CODE_BYTES allows ({settings.max_code_bytes} bytes)"
             )
         if not streamed:
-            return await queries.run_code(chat, code)
+            return _json(await queries.run_code(chat, code))
 
         async def run(emit: Emit) -> CodeResult | AgentReply:
             async def on_event(event: StreamEvent | DisplayEvent | ErrorEvent) -> None:
@@ -121,7 +121,7 @@ async def query(
     else:
         question = body.query or ""
         if not streamed:
-            return await agent.answer(chat, question, _ignore)
+            return _json(await agent.answer(chat, question, _ignore))
 
         async def run(emit: Emit) -> CodeResult | AgentReply:
             return await agent.answer(chat, question, emit)
@@ -162,6 +162,13 @@ async def stop(chat: ChatDep, chats: ChatStoreDep, stops: StopsDep) -> StopResul
             return StopResult(stopped=False)
         await asyncio.sleep(0.05)
     return StopResult(stopped=True)
+
+
+def _json(reply: BaseModel) -> Response:
+    """The reply as JSON, serialized once by its own model. FastAPI would first validate it
+    again against the route's response model (a union), which cost a fifth of the gateway's
+    CPU per `1+1`; the model still documents the reply in the OpenAPI schema."""
+    return Response(reply.model_dump_json(), media_type="application/json")
 
 
 async def _ignore(event: str, data: dict[str, Any]) -> None:

@@ -133,9 +133,14 @@ async def test_a_second_run_meanwhile_is_refused_and_leaves_no_record(
 async def test_a_run_stopped_from_elsewhere_ends_interrupted_and_its_request_hears_why(
     store: ChatStore, chat: Chat, redis: Redis
 ) -> None:
+    async def listeners() -> int:
+        # Channels are server-wide: the suite's gateways on this Redis listen too.
+        return int((await redis.pubsub_numsub(keys.run_stops()))[0][1])
+
+    others = await listeners()
     stops = RunStops(redis)
     listening = asyncio.create_task(stops.listen())
-    while (await redis.pubsub_numsub(keys.run_stops()))[0][1] < 1:
+    while await listeners() <= others:
         await asyncio.sleep(0.01)
     started = asyncio.Event()
 

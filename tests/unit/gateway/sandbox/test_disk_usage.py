@@ -96,14 +96,14 @@ def test_a_walk_past_its_bounds_says_it_was_cut(folders: list[Path]) -> None:
 
 
 def test_under_the_limit_a_run_is_measured_without_a_warning(folders: list[Path]) -> None:
-    usage = asyncio.run(DiskQuota(5 * MIB).after_run(folders))
+    usage = asyncio.run(DiskQuota(5 * MIB).after_run("chat", folders, True))
     assert usage is not None
     assert (usage.over_limit, usage.warning, usage.limit_bytes) == (False, None, 5 * MIB)
 
 
 def test_past_the_limit_a_run_warns_with_use_limit_and_what_to_do(folders: list[Path]) -> None:
     write(folders[0] / "data.bin", 3 * MIB)
-    usage = asyncio.run(DiskQuota(2 * MIB).after_run(folders))
+    usage = asyncio.run(DiskQuota(2 * MIB).after_run("chat", folders, True))
     assert usage is not None
     assert usage.over_limit
     assert usage.used_bytes >= 3 * MIB
@@ -112,9 +112,25 @@ def test_past_the_limit_a_run_warns_with_use_limit_and_what_to_do(folders: list[
         assert words in usage.warning
 
 
+def test_a_run_that_changed_nothing_reuses_the_chats_recent_measure(folders: list[Path]) -> None:
+    quota = DiskQuota(5 * MIB)
+
+    async def runs() -> list[int]:
+        first = await quota.after_run("chat", folders, changed=True)
+        write(folders[0] / "data.bin", MIB)  # behind the executor's back
+        unchanged = await quota.after_run("chat", folders, changed=False)
+        other_chat = await quota.after_run("other", folders, changed=False)
+        changed = await quota.after_run("chat", folders, changed=True)
+        return [u.used_bytes for u in (first, unchanged, other_chat, changed) if u is not None]
+
+    first, unchanged, other_chat, changed = asyncio.run(runs())
+    assert unchanged == first
+    assert other_chat == changed >= first + MIB
+
+
 def test_no_limit_measures_nothing(folders: list[Path]) -> None:
     quota = DiskQuota(0)
-    assert asyncio.run(quota.after_run(folders)) is None
+    assert asyncio.run(quota.after_run("chat", folders, True)) is None
     assert asyncio.run(quota.room_for_upload(folders, 10**12)) is None
 
 
