@@ -78,14 +78,14 @@ def sandbox_start(chat_id: str) -> str:
     return f"{PREFIX}chat:{chat_id}:sandbox"
 
 
-def sandbox_last_used() -> str:
-    """Sorted set chat_id -> unix time its sandbox was last used, by any gateway process: what
-    the idle reaper goes by."""
-    return f"{PREFIX}sandbox:last-used"
+def sandbox_idle_at() -> str:
+    """Sorted set chat_id -> unix time from which its sandbox counts as idle: its last use, by
+    any gateway process, plus that process's SANDBOX_IDLE_TIMEOUT_S. What the reaper goes by."""
+    return f"{PREFIX}sandbox:idle-at"
 
 
 def idle_reaper() -> str:
-    """Lease: the gateway process that looks for idle sandboxes this round (the others skip)."""
+    """Lease: held by the gateway process stopping idle sandboxes now (one at a time)."""
     return f"{PREFIX}sandbox:reaper"
 
 

@@ -229,8 +229,9 @@ async def _stop_idle_sandboxes(
     while True:
         await asyncio.sleep(interval_s)
         try:
-            if await coordination.reaper_turn(interval_s):
-                await sandboxes.stop_idle()
+            async with coordination.reaping() as my_turn:
+                if my_turn:
+                    await sandboxes.stop_idle()
         except Exception:
             # A Docker hiccup must not end the reaper; the next round tries again.
             log.exception("stopping idle sandboxes failed")

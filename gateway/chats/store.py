@@ -187,7 +187,7 @@ class ChatStore:
             pipe.delete(*keys.chat_keys(chat.chat_id))
             pipe.zrem(keys.user_chats(chat.user_id), chat.chat_id)
             pipe.hdel(keys.running_queries(), chat.chat_id)
-            pipe.zrem(keys.sandbox_last_used(), chat.chat_id)
+            pipe.zrem(keys.sandbox_idle_at(), chat.chat_id)
             await pipe.execute()
 
     async def sandbox_uid(self, chat_id: str, first_uid: int) -> int:

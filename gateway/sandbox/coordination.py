@@ -1,6 +1,8 @@
 """What gateway processes agree on about sandboxes, kept in Redis so that any process can serve any
-chat: who is starting (or stopping, or removing) a chat's sandbox right now, when each sandbox was
-last used by any of them, and which process looks for idle sandboxes this round.
+chat: who is starting (or stopping, or removing) a chat's sandbox right now, from when each sandbox
+counts as idle (its last use by any of them plus the idle timeout of the process that used it, so
+that processes with other settings on one Redis, as in the tests, each keep their own), and which
+process is stopping idle sandboxes.
 
 The sandbox manager keeps its own per-process cache beside this (which sandboxes answered it
 lately); that cache may be wrong, and the next call to a sandbox finds out. These facts may not.
@@ -17,6 +19,8 @@ from gateway import keys
 from gateway.leases import Lease
 from shared.errors import SandboxError
 
+# Longer than any reaping round; only a reaper that died holds the others off this long.
+_REAPING_HOLD_S = 120.0
 # A process writes a chat's last use at most this often (and at most a tenth of the idle
 # timeout): a query is mostly Redis-free on the warm path, and the reaper sees a use late by
 # at most this much.
@@ -26,6 +30,7 @@ _TOUCH_EVERY_MAX_S = 5.0
 class SandboxCoordination:
     def __init__(self, redis: Redis, idle_timeout_s: float, start_timeout_s: float) -> None:
         self._redis = redis
+        self._idle_s = idle_timeout_s
         self._touch_every_s = min(_TOUCH_EVERY_MAX_S, idle_timeout_s / 10)
         # Long enough for a start, a clean restart after a tampered socket and both readiness
         # waits; only a holder that died keeps the others waiting this long.
@@ -55,33 +60,44 @@ class SandboxCoordination:
         if not force and now - self._touched.get(chat_id, -1e9) < self._touch_every_s:
             return
         self._touched[chat_id] = now
-        await self._redis.zadd(keys.sandbox_last_used(), {chat_id: time.time()})
+        await self._redis.zadd(keys.sandbox_idle_at(), {chat_id: time.time() + self._idle_s})
 
     async def adopted(self, chat_ids: list[str]) -> None:
         """Running sandboxes found at start-up: those nobody noted a use of count as used now,
         so that they are stopped once idle rather than never."""
         if chat_ids:
+            idle_at = time.time() + self._idle_s
             await self._redis.zadd(
-                keys.sandbox_last_used(), dict.fromkeys(chat_ids, time.time()), nx=True
+                keys.sandbox_idle_at(), dict.fromkeys(chat_ids, idle_at), nx=True
             )
 
-    async def idle_since(self, cutoff: float) -> list[str]:
-        """The chats whose sandbox nobody used since `cutoff` (unix time)."""
+    async def idle(self) -> list[str]:
+        """The chats whose sandbox is idle now."""
         # Without WITHSCORES the reply holds members only.
         members = cast(
-            list[str], await self._redis.zrangebyscore(keys.sandbox_last_used(), "-inf", cutoff)
+            list[str], await self._redis.zrangebyscore(keys.sandbox_idle_at(), "-inf", time.time())
         )
         return [keys.text(member) for member in members]
 
-    async def last_used(self, chat_id: str) -> float | None:
-        return await self._redis.zscore(keys.sandbox_last_used(), chat_id)
+    async def still_idle(self, chat_id: str) -> bool:
+        """Whether the chat's sandbox is idle still (nobody used it since `idle` said so)."""
+        idle_at = await self._redis.zscore(keys.sandbox_idle_at(), chat_id)
+        return idle_at is None or idle_at <= time.time()
 
     async def forget(self, chat_id: str) -> None:
         """The chat's sandbox stopped or went: nothing to reap until it is used again."""
         self._touched.pop(chat_id, None)
-        await self._redis.zrem(keys.sandbox_last_used(), chat_id)
+        await self._redis.zrem(keys.sandbox_idle_at(), chat_id)
 
-    async def reaper_turn(self, interval_s: float) -> bool:
-        """Whether this process looks for idle sandboxes this round: one process per round,
-        whichever asks first once the last round's lease ran out."""
-        return await Lease(self._redis, keys.idle_reaper(), interval_s * 0.9).try_acquire()
+    @asynccontextmanager
+    async def reaping(self) -> AsyncIterator[bool]:
+        """Whether this process may stop idle sandboxes now: one process at a time, each on its
+        own schedule (a process whose turn it is not just skips a round)."""
+        lease = Lease(self._redis, keys.idle_reaper(), _REAPING_HOLD_S)
+        if not await lease.try_acquire():
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await lease.release()

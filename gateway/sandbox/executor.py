@@ -15,14 +15,20 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TypeVar
+from urllib.parse import quote, urlencode
 
-import httpcore
-import httpx
 from pydantic import BaseModel, ValidationError
 
-from gateway.sandbox.executor_socket import SandboxSocketBackend
+from gateway.sandbox.executor_http import (
+    ConnectFailed,
+    ExecutorHTTP,
+    HTTPFailure,
+    Response,
+    Timeout,
+)
+from gateway.sandbox.executor_socket import SandboxSocket
 from shared.errors import (
     AppError,
     Conflict,
@@ -41,7 +47,6 @@ from shared.protocol import (
     EVENT_ADAPTER,
     GATEWAY_OUTPUT_SLACK_BYTES,
     MAX_REPLY_BYTES,
-    SOCKET_NAME,
     Event,
     ExecuteRequest,
     Health,
@@ -96,50 +101,44 @@ class OutputLimitExceeded(Exception):
 
 
 class ExecutorClient:
-    """One chat's executor. Each new connection is made by `SandboxSocketBackend` (the right
-    socket, never a link), each request carries the chat's secret, and each answer must name the
-    chat; anything else is `ExecutorUnavailable(tampered=True)`."""
+    """One chat's executor. Each new connection is made by `SandboxSocket` (the right socket,
+    never a link), each request carries the chat's secret, and each answer must name the chat;
+    anything else is `ExecutorUnavailable(tampered=True)`."""
 
-    def __init__(self, backend: SandboxSocketBackend, chat_id: str, secret: str) -> None:
+    def __init__(self, sandbox_socket: SandboxSocket, chat_id: str, secret: str) -> None:
         self.chat_id = chat_id
         self.secret = secret
-        self._backend = backend
-        # One keep-alive connection per sandbox keeps a warm round trip to a few milliseconds.
-        self._http = httpx.AsyncClient(
-            transport=_ExecutorTransport(backend),
-            base_url="http://executor",
-            headers={"Authorization": f"Bearer {secret}"},
-            timeout=httpx.Timeout(_DEFAULT_TIMEOUT_S),
-            event_hooks={"response": [self._check_identity]},
+        self._socket = sandbox_socket
+        # Kept-alive connections per sandbox keep a warm round trip to a few milliseconds.
+        self._http = ExecutorHTTP(
+            sandbox_socket.connect, headers={"Authorization": f"Bearer {secret}"}
         )
 
     def _failed(
-        self, error: Exception, what: str, timeout_s: float | None, accepted: bool
+        self, error: HTTPFailure, what: str, timeout_s: float | None, accepted: bool
     ) -> AppError:
         """The typed error for a request that got no answer: SandboxTimeout when the executor
         was too slow; else unreachable, `accepted` as the caller knows it unless the connection
-        was never made (a bare OSError comes only from making it)."""
-        never_connected = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | OSError)
-        if isinstance(error, httpx.TimeoutException) and not never_connected:
+        was never made."""
+        never_connected = isinstance(error, ConnectFailed)
+        if isinstance(error, Timeout):
             within = f" within {timeout_s:g} s" if timeout_s is not None else ""
             return SandboxTimeout(f"the sandbox did not answer {what}{within}")
         return ExecutorUnavailable(
             str(error) or type(error).__name__,
             accepted=accepted and not never_connected,
-            tampered=self._backend.refused is not None,
+            tampered=self._socket.refused is not None,
         )
 
-    async def _check_identity(self, response: httpx.Response) -> None:
-        answered_for = response.headers.get(CHAT_HEADER)
+    def _check_identity(self, response: Response) -> None:
+        answered_for = response.headers.get(CHAT_HEADER.lower())
         if answered_for != self.chat_id:
-            await response.aclose()
             raise ExecutorUnavailable(
                 f"the socket of {self.chat_id} answered as {answered_for or 'no executor'}",
                 tampered=True,
             )
-        if response.status_code == 401:
+        if response.status == 401:
             # Our executor, another secret: its container was made anew since we read it.
-            await response.aclose()
             raise ExecutorUnavailable(f"the executor of {self.chat_id} holds another secret")
 
     async def health(self) -> Health:
@@ -166,20 +165,22 @@ class ExecutorClient:
         OutputLimitExceeded, the connection closed, when the stream passes the cell's budget."""
         accepted = False
         try:
-            async with self._http.stream(
+            async with self._http.request(
                 "POST",
                 "/execute",
-                content=request.model_dump_json(),
-                headers={"content-type": "application/json"},
-                timeout=httpx.Timeout(_DEFAULT_TIMEOUT_S, read=read_timeout_s),
+                request.model_dump_json().encode(),
+                content_type="application/json",
+                timeout=_DEFAULT_TIMEOUT_S,
+                read_timeout=read_timeout_s,
             ) as response:
-                if response.status_code != 200:
-                    _raise_for(response.status_code, await _read_capped(response), "/execute")
+                self._check_identity(response)
+                if response.status != 200:
+                    _raise_for(response.status, await _read_capped(response), "/execute")
                 accepted = True
                 budget = CELL_OUTPUT_BUDGET_BYTES + GATEWAY_OUTPUT_SLACK_BYTES
                 async for line in _lines(response, budget):
                     yield _event(line)
-        except (httpx.TransportError, OSError) as e:
+        except HTTPFailure as e:
             raise self._failed(e, "POST /execute", read_timeout_s, accepted) from e
 
     async def interrupt(self) -> bool:
@@ -212,25 +213,26 @@ class ExecutorClient:
         return _parse(VariableList, await self._request("GET", "/variables"), "/variables")
 
     async def variable(self, name: str, offset: int, limit: int) -> VariableValue:
-        path = f"/variables/{name}"
-        params = {"offset": offset, "limit": limit}
-        body = await self._request("GET", path, params=params, timeout_s=60.0)
+        path = f"/variables/{quote(name, safe='')}"
+        target = f"{path}?{urlencode({'offset': offset, 'limit': limit})}"
+        body = await self._request("GET", target, timeout_s=60.0)
         return _parse(VariableValue, body, path)
 
     async def variable_csv(self, name: str) -> AsyncIterator[bytes]:
         """The variable (a DataFrame or Series) as CSV, streamed from the sandbox."""
-        path = f"/variables/{name}"
+        path = f"/variables/{quote(name, safe='')}"
         accepted = False
         try:
-            async with self._http.stream(
-                "GET", path, params={"format": "csv"}, timeout=None
+            async with self._http.request(
+                "GET", f"{path}?format=csv", timeout=_DEFAULT_TIMEOUT_S, read_timeout=None
             ) as response:
-                if response.status_code != 200:
-                    _raise_for(response.status_code, await _read_capped(response), path)
+                self._check_identity(response)
+                if response.status != 200:
+                    _raise_for(response.status, await _read_capped(response), path)
                 accepted = True
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.chunks():
                     yield chunk
-        except (httpx.TransportError, OSError) as e:
+        except HTTPFailure as e:
             raise self._failed(e, f"GET {path}", None, accepted) from e
 
     async def reset(self) -> ResetResult:
@@ -239,75 +241,63 @@ class ExecutorClient:
 
     async def load_csv(self, request: LoadCsvRequest) -> LoadCsvResult:
         body = await self._request(
-            "POST", "/load_csv", content=request.model_dump_json(), timeout_s=300.0
+            "POST", "/load_csv", request.model_dump_json().encode(), timeout_s=300.0
         )
         return _parse(LoadCsvResult, body, "/load_csv")
 
     async def _request(
         self,
         method: str,
-        path: str,
+        target: str,
+        content: bytes = b"",
         *,
         timeout_s: float = _DEFAULT_TIMEOUT_S,
-        params: Mapping[str, int] | None = None,
-        content: str | None = None,
     ) -> bytes:
         """The body of a JSON answer, read up to MAX_REPLY_BYTES: a longer one is SandboxFailed,
         never buffered. Error statuses become the errors `_raise_for` gives. Once sent, the
         request counts as accepted: a connection lost after that may have left it done."""
+        path = target.partition("?")[0]
         try:
-            async with self._http.stream(
-                method, path, params=params, content=content, timeout=timeout_s
+            async with self._http.request(
+                method,
+                target,
+                content,
+                content_type="application/json" if content else None,
+                timeout=timeout_s,
             ) as response:
+                self._check_identity(response)
                 body = await _read_capped(response)
-        except (httpx.TransportError, OSError) as e:
+                status = response.status
+        except HTTPFailure as e:
             raise self._failed(e, f"{method} {path}", timeout_s, accepted=True) from e
-        _raise_for(response.status_code, body, path)
+        _raise_for(status, body, path)
         return body
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
 
-class _ExecutorTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport on a pool whose connections `SandboxSocketBackend` makes. httpx takes no
-    network backend itself, so its pool is replaced by an equal one that uses ours."""
-
-    def __init__(self, backend: SandboxSocketBackend) -> None:
-        super().__init__()
-        limits = httpx.Limits()
-        self._pool = httpcore.AsyncConnectionPool(
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            # Only says "a unix socket" to the pool; the backend decides which, safely.
-            uds=SOCKET_NAME,
-            network_backend=backend,
-        )
-
-
-async def _read_capped(response: httpx.Response) -> bytes:
+async def _read_capped(response: Response) -> bytes:
     """The whole body, up to MAX_REPLY_BYTES (MAX_ERROR_BYTES for an error status); past that
     SandboxFailed, the rest unread. Raw bytes: an executor never compresses, and decompressing
     is how a small answer turns into a huge one."""
-    limit = MAX_REPLY_BYTES if response.status_code < 400 else MAX_ERROR_BYTES
+    limit = MAX_REPLY_BYTES if response.status < 400 else MAX_ERROR_BYTES
     body = bytearray()
-    async for chunk in response.aiter_raw():
+    async for chunk in response.chunks():
         body += chunk
         if len(body) > limit:
             raise SandboxFailed(
-                f"the sandbox's answer to {response.request.url.path} passed {limit} bytes; "
-                "it was dropped"
+                f"the sandbox's answer to {response.path} passed {limit} bytes; it was dropped"
             )
     return bytes(body)
 
 
-async def _lines(response: httpx.Response, budget: int) -> AsyncIterator[bytes]:
+async def _lines(response: Response, budget: int) -> AsyncIterator[bytes]:
     """The body's non-empty lines, as long as the whole body stays within `budget` bytes: no
     line, however long, is buffered past it (OutputLimitExceeded)."""
     pending = bytearray()
     received = 0
-    async for chunk in response.aiter_raw():
+    async for chunk in response.chunks():
         received += len(chunk)
         if received > budget:
             raise OutputLimitExceeded(f"the sandbox sent more than {budget} bytes for one cell")

@@ -24,26 +24,21 @@ and refuses any answer that does not name the chat (CHAT_HEADER).
 import asyncio
 import errno
 import os
-import select
 import socket
 import stat
 import struct
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import httpcore
 
 from gateway.sandbox.files import DIR_FLAGS
 from shared.protocol import SOCKET_NAME
 
 
-class SocketRefused(Exception):
+class SocketRefused(OSError):
     """What lies at the executor socket's name is not that sandbox's socket: user code tampered
     with it. Restarting the container puts a real socket back."""
 
 
-class SocketMissing(Exception):
+class SocketMissing(OSError):
     """No socket yet: the executor is starting, stopped, or its container is gone."""
 
 
@@ -114,106 +109,40 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-class _SocketStream(httpcore.AsyncNetworkStream):
-    """A connected unix socket on the running asyncio loop, for httpcore. httpcore's own backend
-    wraps anyio's streams, whose layers were a tenth of the gateway's CPU for a trivial cell."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._loop = asyncio.get_running_loop()
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._loop.sock_recv(self._sock, max_bytes)
-        except TimeoutError as e:
-            raise httpcore.ReadTimeout(f"no answer within {timeout} s") from e
-        except OSError as e:
-            raise httpcore.ReadError(str(e) or type(e).__name__) from e
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                await self._loop.sock_sendall(self._sock, buffer)
-        except TimeoutError as e:
-            raise httpcore.WriteTimeout(f"could not send within {timeout} s") from e
-        except OSError as e:
-            raise httpcore.WriteError(str(e) or type(e).__name__) from e
-
-    async def aclose(self) -> None:
-        self._sock.close()
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "socket":
-            return self._sock
-        if info == "is_readable":
-            # An idle kept-alive connection that is readable was closed (or spoke out of
-            # turn): httpcore then drops it rather than sending on it.
-            if self._sock.fileno() < 0:
-                return True
-            poll = select.poll()  # not select(): descriptors past 1024 are common here
-            poll.register(self._sock, select.POLLIN)
-            return bool(poll.poll(0))
-        return None
-
-
-class SandboxSocketBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend for one chat: every new connection goes through
-    `open_socket` and the peer check, whatever `uds` path the pool asks for."""
+class SandboxSocket:
+    """Connections to one chat's executor: each goes through `open_socket` and the peer check."""
 
     def __init__(self, data_dir: Path, chat_id: str, owner_uid: int, peer_uid: int) -> None:
         self._data_dir = data_dir
         self._chat_id = chat_id
         self._owner_uid = owner_uid
         self._peer_uid = peer_uid
-        # Why the last connection was refused, if it was; httpx's own errors do not carry it.
+        # Why the last connection was refused, if it was.
         self.refused: SocketRefused | None = None
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def connect(self, timeout: float | None) -> socket.socket:
+        """A connected, non-blocking socket to the chat's executor. Raises SocketRefused (what
+        lies or listens there is not the sandbox's), SocketMissing, TimeoutError or OSError."""
         self.refused = None
         try:
             fd = open_socket(self._data_dir, self._chat_id, self._owner_uid)
         except SocketRefused as e:
             self.refused = e
-            raise httpcore.ConnectError(str(e)) from e
-        except (SocketMissing, OSError) as e:
-            raise httpcore.ConnectError(str(e)) from e
+            raise
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         sock.setblocking(False)
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.get_running_loop().sock_connect(sock, f"/proc/self/fd/{fd}")
-        except TimeoutError as e:
+            uid = peer_uid(sock)
+            if uid != self._peer_uid:
+                self.refused = SocketRefused(
+                    f"the executor of {self._chat_id} answers as uid {uid}"
+                )
+                raise self.refused
+        except BaseException:
             sock.close()
-            raise httpcore.ConnectTimeout(f"no connection within {timeout} s") from e
-        except OSError as e:
-            sock.close()
-            raise httpcore.ConnectError(str(e) or type(e).__name__) from e
+            raise
         finally:
             os.close(fd)
-        uid = peer_uid(sock)
-        if uid != self._peer_uid:
-            sock.close()
-            self.refused = SocketRefused(f"the executor of {self._chat_id} answers as uid {uid}")
-            raise httpcore.ConnectError(str(self.refused))
-        return _SocketStream(sock)
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("executors are reached over their unix socket only")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        return sock

@@ -32,7 +32,7 @@ from gateway.sandbox import folders as chat_folders
 from gateway.sandbox import seccomp
 from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
-from gateway.sandbox.executor_socket import SandboxSocketBackend
+from gateway.sandbox.executor_socket import SandboxSocket
 from gateway.sandbox.runtime import Runtime
 from gateway.settings import Settings
 from shared.errors import ErrorCode, SandboxError
@@ -353,10 +353,10 @@ class SandboxManager:
             return known[1]
         if known is not None:
             self._closing.add(asyncio.ensure_future(known[1].aclose()))
-        backend = SandboxSocketBackend(
+        sandbox_socket = SandboxSocket(
             self._settings.data_dir, chat_id, identity.uid, identity.peer_uid
         )
-        client = ExecutorClient(backend, chat_id, identity.secret)
+        client = ExecutorClient(sandbox_socket, chat_id, identity.secret)
         self._clients[chat_id] = (identity, client)
         return client
 
@@ -530,14 +530,12 @@ class SandboxManager:
     async def stop_idle(self) -> list[str]:
         """Stop the sandboxes no gateway process used for SANDBOX_IDLE_TIMEOUT_S and in which
         no query runs; their files and state stay. Returns the chats stopped."""
-        cutoff = time.time() - self._settings.sandbox_idle_timeout_s
         stopped = []
-        for chat_id in await self._coordination.idle_since(cutoff):
+        for chat_id in await self._coordination.idle():
             if await self._is_busy(chat_id):
                 continue  # a cell longer than the idle timeout is not idleness
             async with self._exclusive(chat_id):
-                last_used = await self._coordination.last_used(chat_id)
-                if last_used is not None and last_used > cutoff:
+                if not await self._coordination.still_idle(chat_id):
                     continue  # used while we looked
                 log.info("stopping idle sandbox of %s", chat_id)
                 self._running.discard(chat_id)

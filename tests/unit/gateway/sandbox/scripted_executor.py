@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from gateway.sandbox.executor import ExecutorClient
-from gateway.sandbox.executor_socket import SandboxSocketBackend
+from gateway.sandbox.executor_socket import SandboxSocket
 from shared.protocol import CHAT_HEADER, SOCKET_NAME
 
 CHAT_ID = "chat_20260101_000000_errs"
@@ -34,7 +34,7 @@ class ScriptedExecutor(socketserver.ThreadingUnixStreamServer):
         super().__init__(str(data_dir / "chats" / CHAT_ID / "run" / SOCKET_NAME), _Scripted)
 
     def client(self) -> ExecutorClient:
-        backend = SandboxSocketBackend(self.data_dir, CHAT_ID, os.getuid(), os.getuid())
+        backend = SandboxSocket(self.data_dir, CHAT_ID, os.getuid(), os.getuid())
         return ExecutorClient(backend, CHAT_ID, "secret")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.sandbox.executor import ExecutorClient, OutputLimitExceeded
-from gateway.sandbox.executor_socket import SandboxSocketBackend
+from gateway.sandbox.executor_socket import SandboxSocket
 from shared.errors import BadGateway
 from shared.protocol import (
     CELL_OUTPUT_BUDGET_BYTES,
@@ -47,7 +47,7 @@ class FloodingExecutor(socketserver.ThreadingUnixStreamServer):
         super().__init__(str(data_dir / "chats" / CHAT_ID / "run" / SOCKET_NAME), _Flood)
 
     def client(self) -> ExecutorClient:
-        backend = SandboxSocketBackend(self.data_dir, CHAT_ID, os.getuid(), os.getuid())
+        backend = SandboxSocket(self.data_dir, CHAT_ID, os.getuid(), os.getuid())
         return ExecutorClient(backend, CHAT_ID, "secret")
 
 

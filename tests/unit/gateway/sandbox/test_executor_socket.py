@@ -10,12 +10,11 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpcore
 import pytest
 
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.executor_socket import (
-    SandboxSocketBackend,
+    SandboxSocket,
     SocketMissing,
     SocketRefused,
     open_socket,
@@ -93,20 +92,17 @@ def test_no_socket_yet_is_missing_not_refused(data_dir: Path) -> None:
         open_socket(data_dir, CHAT_ID, os.getuid())
 
 
-async def test_the_backend_refuses_a_peer_of_another_uid(
-    data_dir: Path, victim: socket.socket
-) -> None:
-    backend = SandboxSocketBackend(data_dir, OTHER_CHAT, os.getuid(), os.getuid())
-    stream = await backend.connect_unix_socket("ignored")
-    await stream.aclose()
+async def test_a_peer_of_another_uid_is_refused(data_dir: Path, victim: socket.socket) -> None:
+    sock = await SandboxSocket(data_dir, OTHER_CHAT, os.getuid(), os.getuid()).connect(5)
+    sock.close()
     # The socket file belongs to the expected uid (the suite runs as root, as CI does), but
     # whoever listens on it does not.
     wrong_uid = os.getuid() + 1
     os.chown(_socket_path(data_dir, OTHER_CHAT), wrong_uid, -1)
-    with pytest.raises(httpcore.ConnectError, match=f"answers as uid {os.getuid()}"):
-        await SandboxSocketBackend(data_dir, OTHER_CHAT, wrong_uid, wrong_uid).connect_unix_socket(
-            "x"
-        )
+    wrong = SandboxSocket(data_dir, OTHER_CHAT, wrong_uid, wrong_uid)
+    with pytest.raises(SocketRefused, match=f"answers as uid {os.getuid()}"):
+        await wrong.connect(5)
+    assert wrong.refused is not None
 
 
 @pytest.fixture
@@ -125,7 +121,7 @@ async def test_an_executor_answering_for_another_chat_is_an_impostor(
 ) -> None:
     # OTHER_CHAT's socket name made to hold CHAT_ID's executor.
     os.link(real_executor.socket_path, _socket_path(data_dir, OTHER_CHAT))
-    backend = SandboxSocketBackend(data_dir, OTHER_CHAT, os.getuid(), os.getuid())
+    backend = SandboxSocket(data_dir, OTHER_CHAT, os.getuid(), os.getuid())
     client = ExecutorClient(backend, OTHER_CHAT, real_executor.secret)
     with pytest.raises(ExecutorUnavailable) as caught:
         await client.health()
@@ -137,7 +133,7 @@ async def test_an_executor_answering_for_another_chat_is_an_impostor(
 async def test_the_right_executor_with_another_secret_is_stale_not_tampered(
     data_dir: Path, real_executor: Executor
 ) -> None:
-    backend = SandboxSocketBackend(data_dir, CHAT_ID, os.getuid(), os.getuid())
+    backend = SandboxSocket(data_dir, CHAT_ID, os.getuid(), os.getuid())
     client = ExecutorClient(backend, CHAT_ID, "a-secret-from-an-earlier-container-" + "x" * 8)
     with pytest.raises(ExecutorUnavailable) as caught:
         await client.health()
@@ -151,7 +147,7 @@ async def test_the_right_executor_with_another_secret_is_stale_not_tampered(
 async def test_a_tampered_socket_is_reported_as_such(data_dir: Path) -> None:
     _socket_path(data_dir, CHAT_ID).symlink_to("/var/run/docker.sock")
     client = ExecutorClient(
-        SandboxSocketBackend(data_dir, CHAT_ID, os.getuid(), os.getuid()), CHAT_ID, "s"
+        SandboxSocket(data_dir, CHAT_ID, os.getuid(), os.getuid()), CHAT_ID, "s"
     )
     with pytest.raises(ExecutorUnavailable) as caught:
         await asyncio.wait_for(client.health(), 10)
