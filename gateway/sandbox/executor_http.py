@@ -82,6 +82,7 @@ class _Connection:
         self.body: list[bytes] = []
         self.status = 0
         self.headers_done = False
+        self.keep_alive = False
         self.complete = False
         self._header_bytes = 0
 
@@ -94,6 +95,8 @@ class _Connection:
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
+        # Asked now: llhttp forgets it once the message is complete.
+        self.keep_alive = self._parser.should_keep_alive()
         self.headers_done = True
 
     def on_body(self, body: bytes) -> None:
@@ -132,7 +135,7 @@ class _Connection:
     def reusable(self) -> bool:
         """Whether the next request may go on this connection: the answer was read to its end,
         it asked to keep the connection, and nothing more arrived."""
-        return self.complete and self._parser.should_keep_alive() and not self.body
+        return self.complete and self.keep_alive and not self.body
 
     def ready_for_next(self) -> None:
         self._reset()
