@@ -64,6 +64,8 @@ async def journaled_run(
         index = await chats.begin_query(chat, record, lock_token, lock_ttl_s, title)
 
         async def finish(status: RecordStatus, error: str | None) -> None:
+            if stops is not None:
+                stops.ending(chat.chat_id, lock_token)
             record.status = status
             record.error = error
             await _to_the_end(chats.finish_query(chat.chat_id, index, record, lock_token))

@@ -43,6 +43,12 @@ class RunStops:
                 del self._runs[chat_id]
             self._stopped.discard(task)
 
+    def ending(self, chat_id: str, lock_token: str) -> None:
+        """The run is journaling its end: a stop from now on would only cut that short, and
+        the stop's requester sees the run end anyway."""
+        if self._runs.get(chat_id, (None,))[0] == lock_token:
+            del self._runs[chat_id]
+
     def was_stopped(self) -> bool:
         """Whether the current task's cancellation is a stop (and only that: a client that went
         away as well counts as gone)."""
