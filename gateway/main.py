@@ -26,7 +26,7 @@ from gateway.api import openapi
 from gateway.api.csrf import SameOriginStateChanges
 from gateway.api.errors import describe, error_response
 from gateway.api.limits import BodyLimit, Limit
-from gateway.api.routes import auth, chats, files, health, query, state, tokens, web
+from gateway.api.routes import auth, chats, export, files, health, query, state, tokens, web
 from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
 from gateway.auth.github import SIGN_IN_WINDOW_S
 from gateway.chats.store import ChatStore
@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         auth.router,
         chats.router,
+        export.router,
         query.router,
         files.router,
         state.router,

@@ -20,7 +20,7 @@ from gateway.sandbox.files import Listing, open_file, walk
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.uploads import StagedUpload, variable_name, write_stream
 from gateway.settings import Settings
-from shared.errors import AppError, SandboxError, SandboxTimeout
+from shared.errors import AppError, InvalidPath, NotFound, SandboxError, SandboxTimeout
 from shared.protocol import LoadCsvRequest, LoadCsvResult, VariableList, VariableValue
 
 _LOCK_TTL_S = 600.0
@@ -44,6 +44,18 @@ class SessionService:
 
     async def open_file(self, chat: Chat, path: str) -> tuple[int, os.stat_result]:
         return await self._files.run(open_file, self.workspace(chat), path)
+
+    async def read_small_file(self, chat: Chat, path: str, limit: int) -> bytes | None:
+        """A workspace file's bytes (as `open_file` finds it), or None when it is not there or
+        larger than `limit` bytes."""
+        try:
+            fd, st = await self.open_file(chat, path)
+        except (NotFound, InvalidPath):
+            return None
+        if st.st_size > limit:
+            os.close(fd)
+            return None
+        return b"".join([chunk async for chunk in self.read_file(fd, st.st_size)])
 
     def read_file(self, fd: int, size: int) -> AsyncIterator[bytes]:
         """The bytes of a file `open_file` opened; closes it at the end."""
