@@ -9,6 +9,7 @@ opens, reads and writes always find a thread), and each user walks one folder at
 import asyncio
 import functools
 import os
+import threading
 import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,12 @@ T = TypeVar("T")
 # few of them walk.
 WORKERS = 8
 MAX_WALKS = WORKERS // 2
+# Pieces a producer may have made ahead of its reader.
+_AHEAD = 8
+
+
+class _ReaderGone(Exception):
+    """The reader of a producer's pieces stopped reading."""
 
 
 class FilePool:
@@ -33,6 +40,8 @@ class FilePool:
         self._walkers: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        # Writers whose reader stopped, kept referenced until they end.
+        self._producing: set[asyncio.Future[None]] = set()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A short blocking call (open, read, write, chown) on the pool."""
@@ -62,6 +71,44 @@ class FilePool:
         future = self._pool.submit(functools.partial(fn, *args, **kwargs))
         future.add_done_callback(release)
         return await asyncio.wrap_future(future)
+
+    async def produce(
+        self, user_id: str, write: Callable[[Callable[[bytes], None]], None]
+    ) -> AsyncIterator[bytes]:
+        """What the blocking `write` passes to its `out` callback, as it comes; `write` runs as a
+        walk (see `walk`) and is held back while _AHEAD pieces wait for the reader. A reader
+        that stops (a client gone) ends `write` at its next piece."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[bytes | None] = asyncio.Queue()
+        credits = threading.Semaphore(_AHEAD)
+        stopped = threading.Event()
+
+        def out(piece: bytes) -> None:
+            while not credits.acquire(timeout=0.5):
+                if stopped.is_set():
+                    raise _ReaderGone
+            if stopped.is_set():
+                raise _ReaderGone
+            loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+        def run() -> None:
+            try:
+                write(out)
+            except _ReaderGone:
+                pass
+            finally:
+                loop.call_soon_threadsafe(pieces.put_nowait, None)
+
+        task = asyncio.ensure_future(self.walk(user_id, run))
+        try:
+            while (piece := await pieces.get()) is not None:
+                credits.release()
+                yield piece
+            await task  # the writer's own failure, if it had one
+        finally:
+            stopped.set()
+            self._producing.add(task)
+            task.add_done_callback(self._producing.discard)
 
     async def stream(self, fd: int, size: int) -> AsyncIterator[bytes]:
         """The file's first `size` bytes, read on the pool; closes the descriptor at the end."""

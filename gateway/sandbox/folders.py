@@ -49,6 +49,12 @@ def clear(folder: Path) -> None:
         os.close(top)
 
 
+def empty(top: int) -> None:
+    """Delete everything inside the folder open as `top` (a descriptor the caller opened with
+    O_NOFOLLOW, relative to a folder it trusts)."""
+    _empty(top)
+
+
 def _empty(top: int) -> None:
     device = os.fstat(top).st_dev
     for _ in range(_MAX_RESTARTS):

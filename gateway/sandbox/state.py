@@ -13,6 +13,7 @@ from typing import TypeVar
 from gateway.chats.journal import RestartRecord, UploadRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox import folders as chat_folders
+from gateway.sandbox import workspace_edits
 from gateway.sandbox.disk_usage import DiskQuota
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.file_pool import FilePool
@@ -56,6 +57,22 @@ class SessionService:
             os.close(fd)
             return None
         return b"".join([chunk async for chunk in self.read_file(fd, st.st_size)])
+
+    async def delete_file(self, chat: Chat, path: str) -> None:
+        """Delete a file or folder of the workspace (a folder with all it holds)."""
+        await self._files.walk(chat.user_id, workspace_edits.delete, self.workspace(chat), path)
+
+    async def move_file(self, chat: Chat, source: str, destination: str, overwrite: bool) -> None:
+        await self._files.run(
+            workspace_edits.move, self.workspace(chat), source, destination, overwrite
+        )
+
+    def archive(self, chat: Chat) -> AsyncIterator[bytes]:
+        """The workspace as a zip, made as it is sent."""
+        workspace = self.workspace(chat)
+        return self._files.produce(
+            chat.user_id, lambda out: workspace_edits.write_archive(workspace, out)
+        )
 
     def read_file(self, fd: int, size: int) -> AsyncIterator[bytes]:
         """The bytes of a file `open_file` opened; closes it at the end."""

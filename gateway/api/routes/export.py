@@ -1,11 +1,9 @@
 """A chat taken away: as a Jupyter notebook, a Python script or a Markdown report."""
 
-import re
-
 from fastapi import APIRouter, Response
 
 from gateway.api.deps import ChatDep, ChatStoreDep, SessionsDep
-from gateway.api.routes.files import disposition
+from gateway.api.routes.files import disposition, download_stem
 from gateway.chats import export
 from gateway.chats.store import Chat
 
@@ -13,11 +11,10 @@ router = APIRouter(tags=["chats"])
 
 
 def _attachment(chat: Chat, body: str, suffix: str, media_type: str) -> Response:
-    stem = re.sub(r"[^\w\- ]+", "_", chat.title).strip(" _")[:60] or chat.chat_id
     return Response(
         body,
         media_type=media_type,
-        headers={"content-disposition": disposition("attachment", stem + suffix)},
+        headers={"content-disposition": disposition("attachment", download_stem(chat) + suffix)},
     )
 
 

@@ -1,13 +1,16 @@
-"""A chat's workspace files: list and download."""
+"""A chat's workspace files: list, download, delete, move, and download all as a zip."""
 
 import os
+import re
 from urllib.parse import quote, unquote, unquote_to_bytes
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
 from gateway.api.deps import ChatDep, SessionsDep
 from gateway.api.openapi import errors
+from gateway.chats.store import Chat
 from gateway.sandbox.files import FileInfo, media_type
 
 router = APIRouter(tags=["files"])
@@ -68,6 +71,60 @@ async def get_file(
     return response
 
 
+@router.get(
+    "/files/{chat_id}/archive",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def get_archive(chat: ChatDep, sessions: SessionsDep) -> StreamingResponse:
+    """All the workspace's files as one zip, made as it is sent (links and special files left
+    out; a walk cut short adds ARCHIVE_INCOMPLETE.txt saying why)."""
+    return StreamingResponse(
+        sessions.archive(chat),
+        media_type="application/zip",
+        headers={
+            "content-disposition": disposition("attachment", f"{download_stem(chat)} files.zip")
+        },
+    )
+
+
+@router.delete("/file/{chat_id}/{path:path}", responses=errors(400, 409))
+async def delete_file(
+    chat: ChatDep, path: str, request: Request, sessions: SessionsDep
+) -> dict[str, str]:
+    """Delete a file, or a folder with everything in it. A link is deleted itself, never what
+    it points to."""
+    exact = _raw_path(request, chat.chat_id) or path
+    await sessions.delete_file(chat, exact)
+    return {"deleted": os.fsencode(exact).decode("utf-8", "replace")}
+
+
+# A path relative to the workspace: components that are not empty, "." or "..", without NUL
+# or backslash (what shared.ids.workspace_parts accepts), said as a pattern for the schema.
+_COMPONENT = r"(?:[^/\\\x00.][^/\\\x00]*|\.[^/\\\x00.][^/\\\x00]*|\.\.[^/\\\x00]+)"
+WORKSPACE_PATH = rf"^{_COMPONENT}(?:/{_COMPONENT})*$"
+
+
+class Move(BaseModel):
+    path: str = Field(
+        pattern=WORKSPACE_PATH,
+        max_length=4096,
+        description="the new path, relative to the workspace; its folder must exist",
+    )
+    overwrite: bool = Field(default=False, description="replace a file already at `path`")
+
+
+@router.patch("/file/{chat_id}/{path:path}", responses=errors(400, 409))
+async def move_file(
+    chat: ChatDep, path: str, move: Move, request: Request, sessions: SessionsDep
+) -> dict[str, str]:
+    """Rename or move a file or folder within the workspace: `{"path": "new/name.csv"}`. An
+    existing file there is replaced only with `"overwrite": true`, a folder never."""
+    exact = _raw_path(request, chat.chat_id) or path
+    await sessions.move_file(chat, exact, move.path, move.overwrite)
+    return {"path": move.path}
+
+
 def _raw_path(request: Request, chat_id: str) -> str | None:
     """The file path exactly as the client encoded it, any bytes (as os.fsdecode gives them).
 
@@ -81,6 +138,11 @@ def _raw_path(request: Request, chat_id: str) -> str | None:
         if segments[i] == b"file" and unquote(segments[i + 1].decode("latin-1")) == chat_id:
             return os.fsdecode(unquote_to_bytes(b"/".join(segments[i + 2 :])))
     return None
+
+
+def download_stem(chat: Chat) -> str:
+    """A file name for what is downloaded of a chat: its title, tamed, else its id."""
+    return re.sub(r"[^\w\- ]+", "_", chat.title).strip(" _")[:60] or chat.chat_id
 
 
 def disposition(kind: str, filename: str) -> str:
