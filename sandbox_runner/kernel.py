@@ -113,6 +113,10 @@ class Kernel:
         sys.path.insert(0, self._workspace)
         builtins.display = self._display_objects  # type: ignore[attr-defined]
         figures.install(self._figures)
+        # From the start, not from the first cell on: an interrupt the server sends with the
+        # first cell may arrive while this process waits for it, and Python's default handler
+        # would raise there, outside any cell, and end the kernel.
+        signal.signal(signal.SIGINT, self._interrupts.handler)
 
     def serve(self, skip: set[str]) -> None:
         # Restored before "ready", so that no cell can run on a half-restored namespace. Each

@@ -1,5 +1,9 @@
 """A chat's session from the browser: CSV upload (picker, drag and drop, too large), the
-variables panel and its previews, downloading files, restarting."""
+variables panel and its previews, downloading and deleting files, taking the chat away (a zip,
+a notebook), restarting."""
+
+import json
+import zipfile
 
 from playwright.sync_api import Page, expect
 
@@ -147,3 +151,35 @@ def test_restart_asks_first_then_empties_variables_and_files(
     # Opened again, the figure in the history says it is gone instead of showing as broken.
     page.reload()
     expect(page.locator(".step figure")).to_contain_text("no longer in the workspace")
+
+
+def test_delete_a_file_and_take_the_chat_away(page: Page, web_gateway: GatewayProcess) -> None:
+    open_prepared_chat(
+        page,
+        web_gateway,
+        "open('keep.txt', 'w').write('kept')\nopen('drop.txt', 'w').write('dropped')\n6 * 7",
+    )
+    item = page.locator('.file-item[data-path="drop.txt"]')
+    item.get_by_role("button", name="Delete drop.txt").click()
+    dialog = page.locator("dialog")
+    expect(dialog).to_contain_text("drop.txt")
+    dialog.locator("button.danger").click()
+    expect(item).to_have_count(0)
+    expect(page.locator('.file-item[data-path="keep.txt"]')).to_be_visible()
+
+    with page.expect_download() as info:
+        page.locator(".take-away a", has_text="All files").click()
+    with zipfile.ZipFile(info.value.path()) as archive:
+        assert archive.namelist() == ["keep.txt"]
+    with page.expect_download() as info:
+        page.locator(".take-away a", has_text="Notebook").click()
+    assert info.value.suggested_filename.endswith(".ipynb")
+    with open(info.value.path(), encoding="utf-8") as f:
+        notebook = json.load(f)
+    values = [
+        output["data"]["text/plain"]
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+        if output["output_type"] == "execute_result"
+    ]
+    assert values == ["42"]

@@ -79,7 +79,19 @@ export const api = {
     call("GET", `/variable/${enc(chatId)}/${enc(name)}?offset=${offset}&limit=${limit}`),
   files: (chatId) => call("GET", `/files/${enc(chatId)}`),
   restart: (chatId) => call("POST", `/restart/${enc(chatId)}`),
+  /** `file` as listed: its `href` is the exact name, percent-encoded by the server. */
+  deleteFile: (chatId, file) => call("DELETE", listedFileUrl(chatId, file)),
 };
+
+/** The chat's workspace as one zip. */
+export function archiveUrl(chatId) {
+  return `/files/${enc(chatId)}/archive`;
+}
+
+/** The chat taken away: `kind` is "ipynb" (a notebook), "py" (a script) or "md" (a report). */
+export function exportUrl(chatId, kind) {
+  return `/chat/${enc(chatId)}/export.${kind}`;
+}
 
 export function fileUrl(chatId, path) {
   return `/file/${enc(chatId)}/${path.split("/").map(enc).join("/")}`;

@@ -1,9 +1,9 @@
 // The session panels: the chat's variables (click one for a preview) and its files (download;
 // images previewed). Refreshed after every query, upload and restart.
 
-import { api, listedFileUrl, variableCsvUrl } from "./api.js";
+import { api, archiveUrl, exportUrl, listedFileUrl, variableCsvUrl } from "./api.js";
 import { fill, formatBytes, formatDate, formatShape, h, icon } from "./dom.js";
-import { openDialog } from "./dialogs.js";
+import { confirmAction, openDialog } from "./dialogs.js";
 import { cellText, errorCard } from "./render.js";
 
 const PAGE_ROWS = 100;
@@ -93,12 +93,46 @@ export class Panels {
 
   renderFiles(files) {
     this.filesCount.textContent = files.length ? String(files.length) : "";
+    const takeAway = this.takeAway(files.length > 0);
     if (!files.length) {
       const text = "No files yet. Uploaded CSVs, plots and files your code saves appear here.";
-      fill(this.filesEl, h("p", { class: "empty" }, text));
+      fill(this.filesEl, h("p", { class: "empty" }, text), takeAway);
       return;
     }
-    fill(this.filesEl, h("ul", { class: "file-list" }, files.map((f) => this.fileItem(f))));
+    fill(this.filesEl, h("ul", { class: "file-list" }, files.map((f) => this.fileItem(f))), takeAway);
+  }
+
+  /** Links to take the chat away: its files as a zip, and the chat as a notebook, script or report. */
+  takeAway(hasFiles) {
+    const chatId = this.chatId;
+    const link = (href, text, title) => h("a", { class: "button small", href, download: "", title }, text);
+    return h(
+      "div",
+      { class: "take-away" },
+      hasFiles ? link(archiveUrl(chatId), "All files (.zip)", "Download every file as one zip") : null,
+      link(exportUrl(chatId, "ipynb"), "Notebook", "The chat as a Jupyter notebook"),
+      link(exportUrl(chatId, "py"), "Script", "The chat's code as a Python script"),
+      link(exportUrl(chatId, "md"), "Report", "The chat as a Markdown report"),
+    );
+  }
+
+  async deleteFile(f) {
+    const ok = await confirmAction({
+      title: "Delete this file?",
+      message: `“${f.path}” is deleted from the chat's files. Variables loaded from it stay.`,
+      confirm: "Delete file",
+    });
+    if (!ok) return;
+    try {
+      await api.deleteFile(this.chatId, f);
+    } catch (e) {
+      // A file already gone is what was asked for.
+      if (e.code !== "file_not_found") {
+        openDialog({ title: "The file was not deleted", body: h("p", {}, e.detail) });
+        return;
+      }
+    }
+    await this.refresh();
   }
 
   fileItem(f) {
@@ -129,7 +163,18 @@ export class Panels {
       },
       icon("download"),
     );
-    return h("li", { class: "file-item", dataset: { path: f.path } }, thumb, text, download);
+    const remove = h(
+      "button",
+      {
+        class: "icon-button",
+        type: "button",
+        title: `Delete ${f.path}`,
+        "aria-label": `Delete ${f.path}`,
+        onClick: () => this.deleteFile(f),
+      },
+      icon("trash"),
+    );
+    return h("li", { class: "file-item", dataset: { path: f.path } }, thumb, text, download, remove);
   }
 
   openImage(file, url, fresh) {
