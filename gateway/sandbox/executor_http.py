@@ -15,6 +15,7 @@ layers between, which cost a quarter of the gateway's CPU for a trivial cell.
 import asyncio
 import select
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,10 @@ MAX_HEADER_BYTES = 64 * 1024
 _READ_SIZE = 256 * 1024
 # Idle connections kept per executor: a cell's stream plus the odd request beside it.
 _MAX_IDLE = 4
+# An idle connection older than this is closed rather than used: the next request connects
+# anew, which checks the socket again (executor_socket.py), so whatever user code did to the
+# socket's name is found out within this time, not only when the executor closes a connection.
+KEEPALIVE_EXPIRY_S = 5.0
 
 Connect = Callable[[float | None], Awaitable[socket.socket]]
 
@@ -74,6 +79,7 @@ class _Connection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._loop = asyncio.get_running_loop()
+        self.idle_since = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -139,9 +145,12 @@ class _Connection:
 
     def ready_for_next(self) -> None:
         self._reset()
+        self.idle_since = time.monotonic()
 
-    def idle_and_open(self) -> bool:
-        if self.sock.fileno() < 0:
+    def idle_and_open(self, keepalive_s: float) -> bool:
+        """Whether the idle connection may carry the next request: open, quiet, and idle for
+        no longer than `keepalive_s`."""
+        if self.sock.fileno() < 0 or time.monotonic() - self.idle_since > keepalive_s:
             return False
         poll = select.poll()  # not select(): descriptors past 1024 are common here
         poll.register(self.sock, select.POLLIN)
@@ -154,8 +163,11 @@ class _Connection:
 class ExecutorHTTP:
     """Requests to one executor, on connections `connect` makes (and checks)."""
 
-    def __init__(self, connect: Connect, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, connect: Connect, headers: Mapping[str, str], keepalive_s: float = KEEPALIVE_EXPIRY_S
+    ) -> None:
         self._connect = connect
+        self._keepalive_s = keepalive_s
         self._headers = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         self._idle: list[_Connection] = []
         self._closed = False
@@ -198,7 +210,7 @@ class ExecutorHTTP:
     async def _take(self, timeout: float | None) -> _Connection:
         while self._idle:
             conn = self._idle.pop()
-            if conn.idle_and_open():
+            if conn.idle_and_open(self._keepalive_s):
                 return conn
             conn.close()
         try:

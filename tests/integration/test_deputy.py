@@ -12,12 +12,12 @@ import httpx
 import pytest
 import redis
 
+from gateway.sandbox.executor_http import KEEPALIVE_EXPIRY_S
 from tests.fake_github import FakeGitHub
 from tests.gateway_process import GatewayProcess
 from tests.sign_in import sign_in
 
 # httpx keeps an idle connection for 5 s; an attack takes effect on the next new connection.
-KEEPALIVE_EXPIRY_S = 5.0
 
 _MOVE_REAL_SOCKET = """
 import os, socket, threading

@@ -67,14 +67,14 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     listening.close()
 
 
-def client(server: Server) -> ExecutorHTTP:
+def client(server: Server, keepalive_s: float = 5.0) -> ExecutorHTTP:
     async def connect(timeout: float | None) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, str(server.path))
         return sock
 
-    return ExecutorHTTP(connect, {"Authorization": "Bearer s"})
+    return ExecutorHTTP(connect, {"Authorization": "Bearer s"}, keepalive_s)
 
 
 async def body_of(http: ExecutorHTTP, method: str = "GET", body: bytes = b"") -> bytes:
@@ -104,6 +104,19 @@ async def test_a_connection_the_executor_closed_is_not_used_again(server: Server
     http = client(server)
     assert await body_of(http) == b"ok"
     await asyncio.sleep(0.05)  # the close arrives
+    assert await body_of(http) == b"ok"
+    assert server.connections == 2
+    await http.aclose()
+
+
+async def test_a_connection_idle_past_its_keepalive_is_made_anew(server: Server) -> None:
+    """A new connection checks the socket again; an old one may outlive what user code did to
+    the socket's name."""
+    http = client(server, keepalive_s=0.2)
+    assert await body_of(http) == b"ok"
+    assert await body_of(http) == b"ok"
+    assert server.connections == 1
+    await asyncio.sleep(0.3)
     assert await body_of(http) == b"ok"
     assert server.connections == 2
     await http.aclose()
