@@ -1,6 +1,7 @@
 """Operator commands, run beside a gateway with the same settings (environment):
 
   python -m gateway.admin list                      sandboxes of this DATA_DIR and their status
+                                                    (the warm pool's as "pool-...  pooled")
   python -m gateway.admin restart-sandbox CHAT_ID   restart the chat's container, keeping its state
 
 A restarted sandbox comes back with its variables restored from their checkpoints and its files in
@@ -48,6 +49,8 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command == "list":
             for chat_id, status in sorted((await manager.adopt()).items()):
                 print(f"{chat_id}\t{status}")
+            for pooled in await manager.list_pooled():
+                print(f"{pooled.pool_id}\tpooled, {'running' if pooled.running else 'stopped'}")
             return 0
         if not is_chat_id(args.chat_id):
             print(f"'{args.chat_id}' is not a chat id", file=sys.stderr)

@@ -89,6 +89,24 @@ def idle_reaper() -> str:
     return f"{PREFIX}sandbox:reaper"
 
 
+def pool_ready(scope: str) -> str:
+    """List of JSON {"id", "uid"}: the pooled sandboxes of one scope (DATA_DIR and every setting
+    a sandbox is made with, by digest) that are started, warm and unclaimed, oldest first. A
+    claim pops one, so no two chats ever get the same sandbox (gateway/sandbox/pool.py)."""
+    return f"{PREFIX}pool:{scope}:ready"
+
+
+def pool_claiming(scope: str) -> str:
+    """Hash pool id -> JSON {"chat", "at"}: pooled sandboxes popped for a chat whose claim has
+    not finished; one left here by a process that died mid-claim is removed after a while."""
+    return f"{PREFIX}pool:{scope}:claiming"
+
+
+def pool_filler(scope: str) -> str:
+    """Lease: held by the gateway process making pooled sandboxes of this scope now."""
+    return f"{PREFIX}pool:{scope}:filler"
+
+
 def gateway_heartbeat(owner: str) -> str:
     """Set while the gateway process `owner` lives, with a TTL it keeps renewing
     (gateway.runs.owners)."""

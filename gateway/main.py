@@ -38,6 +38,7 @@ from gateway.sandbox import data_mount
 from gateway.sandbox import runtime as sandbox_runtime
 from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.manager import SandboxManager
+from gateway.sandbox.pool import SandboxPool
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
 from shared.errors import AppError, ErrorCode
@@ -85,6 +86,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             uid_of=chat_store.sandbox_uid,
             is_busy=chat_store.query_running,
         )
+        pool = SandboxPool(
+            redis,
+            sandboxes,
+            lambda: chat_store.new_sandbox_uid(settings.sandbox_uid_base),
+            settings.sandbox_pool_size,
+            settings.sandbox_start_timeout_s,
+        )
+        if settings.sandbox_pool_size:
+            sandboxes.pool = pool
+        app.state.pool = pool
         app.state.settings = settings
         app.state.redis = redis
         app.state.docker = docker_client
@@ -112,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(orphans.keep_alive(chat_store, owners, sandboxes)),
             asyncio.create_task(stops.listen()),
         ]
+        if settings.sandbox_pool_size:
+            background.append(asyncio.create_task(pool.run()))
         try:
             yield
         finally:
@@ -131,7 +144,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit,
         default_limit=Limit(settings.max_code_bytes, "MAX_CODE_BYTES"),
-        limits={"/upload_csv/": Limit(settings.max_upload_bytes, "MAX_UPLOAD_BYTES")},
+        limits={
+            "/upload_csv/": Limit(settings.max_upload_bytes, "MAX_UPLOAD_BYTES"),
+            "/upload/": Limit(settings.max_upload_bytes, "MAX_UPLOAD_BYTES"),
+        },
     )
     # Outside the body limit: a forged request is refused before its body is read.
     app.add_middleware(SameOriginStateChanges, public_url=settings.public_url)

@@ -167,6 +167,15 @@ class Settings(BaseSettings):
         gt=0,
         description="SANDBOX_START_TIMEOUT_S: wait for a started sandbox's executor to answer",
     )
+    sandbox_pool_size: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description=(
+            "SANDBOX_POOL_SIZE: sandboxes kept started and warm (data stack imported) for new "
+            "chats to claim; they count against memory like any other; 0: no pool"
+        ),
+    )
     sandbox_file_size_limit: int = Field(
         default=2 * 1024**3,
         gt=0,

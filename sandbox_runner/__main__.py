@@ -30,7 +30,7 @@ def main() -> None:
     supervisor = Supervisor(config)
     # The kernel first, so that a client which waits for the socket finds a warm executor.
     supervisor.start()
-    server = ExecutorServer(config.socket_path, supervisor, config.chat_id, config.secret)
+    server = ExecutorServer(config.socket_path, supervisor, config.secret)
     signal.signal(signal.SIGTERM, _stop)
     log.info("executor listening on %s, workspace %s", config.socket_path, config.workspace)
     try:

@@ -198,8 +198,13 @@ class Checkpoints:
 
     def bind(self, name: str, value: Any) -> pipe.CheckpointReport:
         """Bind a value made by the executor itself (a loaded CSV) and checkpoint it at once."""
-        self._ns[name] = value
-        self._dirty.add(name)
+        return self.bind_all({name: value})
+
+    def bind_all(self, values: dict[str, Any]) -> pipe.CheckpointReport:
+        """Bind values made by the executor itself (a workbook's sheets) together, and
+        checkpoint them at once."""
+        self._ns.update(values)
+        self._dirty.update(values)
         return self.commit()
 
     def _restoring(self, name: str, skip: set[str], progress: Callable[[str], None]) -> bool:

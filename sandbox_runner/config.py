@@ -20,6 +20,9 @@ class Config:
     # chat id on every answer, so a request meant for another chat's sandbox is refused here.
     chat_id: str
     secret: str
+    # A pooled sandbox's first kernel imports the data stack before it says it is ready, so the
+    # chat that claims it pays none of that (gateway/sandbox/pool.py).
+    warm_imports: bool = False
 
 
 class ConfigError(Exception):
@@ -53,4 +56,5 @@ def load_config() -> Config:
         output_limit=int(_positive("EXECUTOR_OUTPUT_LIMIT", 100_000)),
         chat_id=chat_id,
         secret=secret,
+        warm_imports=os.environ.pop("EXECUTOR_WARM_IMPORTS", "") == "1",
     )

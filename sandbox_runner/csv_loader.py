@@ -8,8 +8,9 @@ HEAD_ROWS = 5
 _MESSAGE_LIMIT = 1000
 
 
-def read(path: str) -> Any:
-    """The file as a DataFrame, or VariableError(400) with the parser's message.
+def read(path: str, **options: str) -> Any:
+    """The file as a DataFrame, or VariableError(400) with the parser's message. `options` are
+    read_csv's (`sep`, `encoding`); both engines get them.
 
     pyarrow's reader is multi-threaded and several times faster on big files, but it is stricter
     than pandas' C parser: rows with fewer fields than the header, some quoting and encodings it
@@ -20,11 +21,11 @@ def read(path: str) -> Any:
     import pandas
 
     try:
-        return pandas.read_csv(path, engine="pyarrow")
+        return pandas.read_csv(path, engine="pyarrow", **options)
     except Exception:
         pass
     try:
-        return pandas.read_csv(path, engine="c")
+        return pandas.read_csv(path, engine="c", **options)
     except Exception as e:
         message = str(e).strip() or type(e).__name__
         detail = f"the file could not be read as CSV: {message}"[:_MESSAGE_LIMIT]

@@ -211,6 +211,10 @@ class Kernel:
                     for start in range(0, len(text), CSV_PIECE_CHARS):
                         self._sender.send_sync(pipe.chunk(text[start : start + CSV_PIECE_CHARS]))
                 result = {}
+            elif command["op"] == "load":
+                from sandbox_runner import loaders  # needs pandas: only when asked
+
+                result, saved = loaders.load(command, self.namespace, self._checkpoints)
             else:
                 from sandbox_runner import csv_loader  # needs pandas: only when asked
 
@@ -386,6 +390,7 @@ def main() -> None:
     parser.add_argument("--output-limit", type=int, required=True)
     parser.add_argument("--state-dir")
     parser.add_argument("--skip", action="append", default=[], help="a name not to restore")
+    parser.add_argument("--warm-imports", action="store_true", help="a pooled sandbox's first")
     args = parser.parse_args()
     handler = logging.StreamHandler(sys.__stderr__)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -395,6 +400,14 @@ def main() -> None:
         args.command_fd, args.message_fd, args.workspace, args.output_limit, args.state_dir
     )
     kernel.setup()
+    if args.warm_imports:
+        from sandbox_runner.warm import warm_imports
+
+        try:
+            warm_imports()
+        except Exception:
+            # Only time is lost: the chat's first cell imports what it needs itself.
+            log.exception("warming up the data stack failed")
     kernel.serve(set(args.skip))
 
 

@@ -74,6 +74,7 @@ class KernelProcess:
         output_limit: int,
         state_dir: str | None = None,
         skip: tuple[str, ...] = (),
+        warm_imports: bool = False,
     ) -> "KernelProcess":
         command_read, command_write = os.pipe()
         message_read, message_write = os.pipe()
@@ -92,6 +93,7 @@ class KernelProcess:
                     f"--output-limit={output_limit}",
                     *([f"--state-dir={state_dir}"] if state_dir else []),
                     *(f"--skip={name}" for name in skip),
+                    *(["--warm-imports"] if warm_imports else []),
                 ],
                 pass_fds=(command_read, message_write),
                 cwd=workspace,

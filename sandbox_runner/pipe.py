@@ -8,7 +8,7 @@ on one definition that mypy checks.
 Kernel to server, while a cell runs (answering an ExecuteCommand):
     stdout/stderr (TextMessage), display, error, then one done;
     truncating when a stream passes the kernel's output limit.
-Kernel to server, answering a variable request (VariableCommand, CsvCommand, LoadCsvCommand):
+Kernel to server, answering a request (VariableCommand, CsvCommand, LoadCsvCommand, LoadCommand):
     one reply; a CSV export sends stream, then chunks, then its reply.
 Kernel to server, once at start: restoring before each saved name it loads, then ready.
 
@@ -27,6 +27,8 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, NotRequired, TypedDict, Union, cast
+
+from shared.uploads import DataFormat
 
 # The longest line the server takes from its kernel. The kernel keeps each message it sends far
 # below this (outputs, errors and replies are capped where it builds them; the largest honest ones
@@ -160,7 +162,7 @@ class ReplyMessage(TypedDict):
     status: int
     result: NotRequired[dict[str, Any]]
     detail: NotRequired[str]
-    saved: NotRequired[CheckpointReport]  # load_csv bound a variable and checkpointed it
+    saved: NotRequired[CheckpointReport]  # a load bound variables and checkpointed them
 
 
 OutputMessage = TextMessage | DisplayMessage | ErrorMessage
@@ -286,7 +288,23 @@ class LoadCsvCommand(TypedDict):
     variable: str
 
 
-RequestCommand = VariableCommand | CsvCommand | LoadCsvCommand
+class LoadCommand(TypedDict):
+    """Read a workspace data file into DataFrame variables, one per sheet of a workbook
+    (shared.protocol.LoadResult; the fields of shared.protocol.LoadRequest)."""
+
+    op: Literal["load"]
+    started_at: float
+    file: str  # the absolute path, checked by the server
+    path: str  # as the client gave it, for the answer
+    variable: str
+    format: DataFormat
+    delimiter: str | None
+    encoding: str | None
+    overwrite: bool
+    keep: list[str]
+
+
+RequestCommand = VariableCommand | CsvCommand | LoadCsvCommand | LoadCommand
 Command = ExecuteCommand | RequestCommand
 
 
@@ -315,6 +333,31 @@ def load_csv_request(file: str, path: str, variable: str, started_at: float) -> 
         "file": file,
         "path": path,
         "variable": variable,
+    }
+
+
+def load_request(
+    file: str,
+    path: str,
+    variable: str,
+    format: DataFormat,
+    delimiter: str | None,
+    encoding: str | None,
+    overwrite: bool,
+    keep: list[str],
+    started_at: float,
+) -> LoadCommand:
+    return {
+        "op": "load",
+        "started_at": started_at,
+        "file": file,
+        "path": path,
+        "variable": variable,
+        "format": format,
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "overwrite": overwrite,
+        "keep": keep,
     }
 
 

@@ -14,6 +14,7 @@ import shutil
 import socket
 import socketserver
 import stat
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -23,16 +24,20 @@ from pydantic import ValidationError
 
 from sandbox_runner import pipe
 from sandbox_runner.supervisor import Supervisor
-from shared.errors import AppError, InvalidPath, NotFound
-from shared.ids import workspace_parts
+from shared.errors import AppError, Conflict, InvalidPath, NotFound
+from shared.ids import is_chat_id, workspace_parts
 from shared.protocol import (
     CHAT_HEADER,
+    POOL_ID_PREFIX,
+    ClaimRequest,
     EndEvent,
     ErrorEvent,
     ExecuteRequest,
     InterruptResult,
     LoadCsvRequest,
     LoadCsvResult,
+    LoadRequest,
+    LoadResult,
     ResetResult,
     VariableValue,
 )
@@ -53,9 +58,9 @@ class ExecutorServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, socket_path: str, supervisor: Supervisor, chat_id: str, secret: str) -> None:
+    def __init__(self, socket_path: str, supervisor: Supervisor, secret: str) -> None:
         self.supervisor = supervisor
-        self.chat_id = chat_id
+        self._claim_lock = threading.Lock()
         self.socket_path = socket_path
         self._authorization = f"Bearer {secret}".encode()
         _remove_stale_socket(socket_path)
@@ -67,6 +72,21 @@ class ExecutorServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
             # gVisor (--host-uds=create) makes the socket on the host and refuses to chmod it;
             # the folder holding it is the chat's uid's alone (0750), which is what guards it.
             log.info("the socket's mode cannot be changed here; its folder guards it")
+
+    @property
+    def chat_id(self) -> str:
+        return self.supervisor.chat_id
+
+    def claim(self, chat_id: str) -> None:
+        """Serve `chat_id` from now on: once, and only a pooled executor that serves no chat
+        yet. Conflict otherwise, so a sandbox is never handed from one chat to another."""
+        if not is_chat_id(chat_id):
+            raise _Unprocessable(f"'{chat_id}' is not a chat id")
+        with self._claim_lock:
+            if not self.supervisor.chat_id.startswith(POOL_ID_PREFIX):
+                raise Conflict("this sandbox already serves a chat")
+            self.supervisor.chat_id = chat_id
+        log.info("claimed for %s", chat_id)
 
     def authorized(self, header: str | None) -> bool:
         """Whether a request carries this sandbox's secret; compared in constant time."""
@@ -86,7 +106,8 @@ class ExecutorHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         routes = {"/health": self._health, "/variables": self._variables}
-        self._dispatch(routes, other={"/execute", "/interrupt", "/reset", "/load_csv"})
+        other = {"/execute", "/interrupt", "/reset", "/load_csv", "/load", "/claim"}
+        self._dispatch(routes, other=other)
 
     def do_POST(self) -> None:
         routes = {
@@ -94,6 +115,8 @@ class ExecutorHandler(BaseHTTPRequestHandler):
             "/interrupt": self._interrupt,
             "/reset": self._reset,
             "/load_csv": self._load_csv,
+            "/load": self._load,
+            "/claim": self._claim,
         }
         self._dispatch(routes, other={"/health", "/variables"})
 
@@ -184,6 +207,11 @@ class ExecutorHandler(BaseHTTPRequestHandler):
                 stream.close()
                 self.close_connection |= stream.gone
 
+    def _claim(self, body: bytes) -> None:
+        """A pooled sandbox becomes a chat's (see ExecutorServer.claim)."""
+        self.server.claim(ClaimRequest.model_validate_json(body).chat_id)
+        self._send_json(200, {"chat_id": self.server.chat_id})
+
     def _reset(self, body: bytes) -> None:
         """Kill the kernel, delete all variables and workspace files, start a fresh kernel."""
         self.server.supervisor.reset()
@@ -205,6 +233,37 @@ class ExecutorHandler(BaseHTTPRequestHandler):
                 supervisor.request(lambda at: pipe.load_csv_request(file, request.path, name, at))
             )
         self._send_json(200, LoadCsvResult.model_validate(_result(reply)).model_dump())
+
+    def _load(self, body: bytes) -> None:
+        """Load a workspace data file as DataFrame variables (one per sheet of a workbook),
+        checkpointed. A file that does not load is answered with why (200, no variable bound):
+        the gateway keeps it as a file. So is one whose loading ran out of time or stopped the
+        kernel, which the supervisor has interrupted or restarted with the last checkpoint."""
+        request = LoadRequest.model_validate_json(body)
+        supervisor = self.server.supervisor
+        file = _workspace_file(supervisor.workspace, request.path)
+
+        def command(at: float) -> pipe.LoadCommand:
+            return pipe.load_request(
+                file,
+                request.path,
+                request.variable,
+                request.format,
+                request.delimiter,
+                request.encoding,
+                request.overwrite,
+                request.keep,
+                at,
+            )
+
+        with supervisor.claim(busy=LOAD_BUSY):
+            try:
+                result = LoadResult.model_validate(_result(_last(supervisor.request(command))))
+            except AppError as e:
+                if e.status < 500:
+                    raise
+                result = LoadResult(error=f"loading it did not finish: {e.detail}"[:2000])
+        self._send_json(200, result.model_dump())
 
     def _interrupt(self, body: bytes) -> None:
         interrupted = self.server.supervisor.interrupt()

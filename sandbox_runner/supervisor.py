@@ -47,6 +47,8 @@ class KernelStartFailed(Exception):
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self._config = config
+        # Whom this executor serves; a pooled one learns it when it is claimed.
+        self.chat_id = config.chat_id
         self._kernel: KernelProcess | None = None
         # Why there is no kernel, when it was dropped outside a cell; said in the next EndEvent.
         self._missing_reason = "the Python kernel was not running"
@@ -73,7 +75,9 @@ class Supervisor:
         except OSError as e:
             log.error("no state folder (%s): variables will not survive a kernel restart", e)
         try:
-            kernel = self._start_kernel()
+            # Only the first kernel warms up: a later one (after a reset or a crash) belongs
+            # to a chat already, and its start should be quick.
+            kernel = self._start_kernel(warm_imports=self._config.warm_imports)
         except (KernelGone, OSError) as e:
             log.exception("could not start the kernel; the first execute will try again")
             self._missing_reason = f"the Python kernel could not be started ({e})"
@@ -113,7 +117,7 @@ class Supervisor:
         kernel = self._kernel
         alive = kernel is not None and kernel.alive()
         return Health(
-            chat_id=self._config.chat_id,
+            chat_id=self.chat_id,
             kernel_pid=kernel.pid if kernel is not None and alive else None,
             busy=self._claim.locked(),
             execution_count=kernel.execution_count if kernel is not None else 0,
@@ -300,7 +304,7 @@ class Supervisor:
         self._missing_reason = f"{reason}, and a new kernel could not be started ({error})"
         return self._missing_reason
 
-    def _start_kernel(self) -> KernelProcess:
+    def _start_kernel(self, warm_imports: bool = False) -> KernelProcess:
         """Spawn a kernel that restores the saved state. A saved name whose restore kills or
         hangs the kernel (a frame bigger than memory allows now) is skipped on the next try, so
         one bad name cannot keep the chat from ever getting a kernel again."""
@@ -308,7 +312,11 @@ class Supervisor:
         while True:
             try:
                 kernel = KernelProcess.spawn(
-                    self._config.workspace, self._config.output_limit, self._state_dir, (*skipped,)
+                    self._config.workspace,
+                    self._config.output_limit,
+                    self._state_dir,
+                    (*skipped,),
+                    warm_imports,
                 )
                 break
             except RestoreFailed as e:

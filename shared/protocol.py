@@ -6,7 +6,9 @@ one `end` event. Each line parses with `EVENT_ADAPTER.validate_json`.
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, field_validator
+
+from shared.uploads import MAX_SHEETS, DataFormat, is_variable_name
 
 SOCKET_NAME = "executor.sock"
 SOCKET_DIR = "/run/executor"
@@ -15,6 +17,9 @@ STATE_DIR = "/state"
 # Every request carries `Authorization: Bearer <the sandbox's secret>`; every answer names the chat
 # its executor serves in this header. Either side refuses a peer that is not the one it expects.
 CHAT_HEADER = "X-Executor-Chat"
+# A pooled sandbox starts serving "pool-<hex>" (no chat id looks like that) until the gateway
+# claims it for a chat with POST /claim, once (gateway/sandbox/pool.py).
+POOL_ID_PREFIX = "pool-"
 
 # What one cell may send back in all, in bytes of its NDJSON lines: stdout, stderr, displays,
 # errors and tracebacks, and its EndEvent's file and variable lists. Past it the executor forwards
@@ -153,6 +158,10 @@ class VariableValue(BaseModel):
     repr: str | None = None
 
 
+class ClaimRequest(BaseModel):
+    chat_id: str = Field(description="the chat this pooled sandbox serves from now on")
+
+
 class LoadCsvRequest(BaseModel):
     path: str = Field(description="file in the workspace, relative to it")
     variable: str = Field(description="a valid Python identifier")
@@ -169,3 +178,71 @@ class LoadCsvResult(BaseModel):
 
 class ResetResult(BaseModel):
     reset: bool = True
+
+
+# Uploads of any data file (POST /load; the formats are in shared.uploads). What an answer may
+# hold of its datasets' names, which the gateway journals and turns into code (the export): sheet
+# names, which Excel caps at 31 characters, and variables made of the file's name.
+_MAX_NAME_CHARS = 200
+_VARIABLE_NAME = "^[A-Za-z][A-Za-z0-9_]*$"
+
+
+class LoadRequest(BaseModel):
+    path: str = Field(description="file in the workspace, relative to it")
+    variable: str = Field(
+        description="the name to bind (a workbook's sheets: this name and the sheet's); "
+        "taken names get a suffix (_2, _3, ...) unless `overwrite`",
+        pattern=_VARIABLE_NAME,
+        max_length=_MAX_NAME_CHARS,
+    )
+    format: DataFormat
+    delimiter: str | None = Field(
+        default=None, min_length=1, max_length=1, description="CSV/TSV; None: detected"
+    )
+    encoding: str | None = Field(
+        default=None,
+        pattern="^[A-Za-z0-9_.-]{1,40}$",
+        description="CSV/TSV/JSON text encoding; None: detected",
+    )
+    overwrite: bool = False
+    keep: list[str] = Field(
+        default=[],
+        max_length=1000,
+        description="variables never to replace, even with `overwrite`: those bound by the "
+        "files before this one in the same upload",
+    )
+
+    @field_validator("variable")
+    @classmethod
+    def _bindable(cls, name: str) -> str:
+        if not is_variable_name(name):
+            raise ValueError(f"'{name}' is a Python keyword")
+        return name
+
+
+class ReaderOptions(BaseModel):
+    """The keyword arguments, besides the path, of the pandas reader that loaded a dataset; the
+    export writes them down as the code that loads it again. Unset ones are left out."""
+
+    sep: str | None = Field(default=None, min_length=1, max_length=1)
+    encoding: str | None = Field(default=None, pattern="^[A-Za-z0-9_.-]{1,40}$")
+    sheet_name: str | None = Field(default=None, max_length=_MAX_NAME_CHARS)
+    orient: Literal["records", "columns", "split", "values", "table"] | None = None
+    lines: bool | None = None
+
+
+class LoadedDataset(LoadCsvResult):
+    """One DataFrame made from an uploaded file: a CSV's, or one sheet of a workbook."""
+
+    variable: str = Field(pattern=_VARIABLE_NAME, max_length=_MAX_NAME_CHARS)
+    sheet: str | None = Field(default=None, max_length=_MAX_NAME_CHARS)
+    reader: Literal["read_csv", "read_excel", "read_parquet", "read_feather", "read_json"]
+    options: ReaderOptions = ReaderOptions()
+
+
+class LoadResult(BaseModel):
+    """The datasets a file was loaded as, all bound; or none and `error`, why it was not loaded
+    (it does not parse, too many sheets, loading it stopped the kernel): nothing was bound."""
+
+    datasets: list[LoadedDataset] = Field(default=[], max_length=MAX_SHEETS)
+    error: str | None = Field(default=None, max_length=2000)

@@ -78,6 +78,9 @@ def gateway_env(redis_url: str, data_dir: Path, import_dir: Path) -> dict[str, s
         # auto: gVisor where the engine has it (make deps registers it). SANDBOX_RUNTIME=runc
         # make test runs the whole suite under runc.
         "SANDBOX_RUNTIME": os.environ.get("SANDBOX_RUNTIME", "auto"),
+        # No warm pool unless a test asks for one (tests/integration/test_pool.py): the
+        # suite's many gateways would each keep sandboxes started that no test claims.
+        "SANDBOX_POOL_SIZE": "0",
     }
 
 

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from gateway.agent.llm import LLM, ToolCall
-from gateway.agent.prompts import clip_middle, history_messages, system_prompt
-from gateway.chats.journal import HistoryRecord, QueryRecord, StepRecord, UploadRecord
+from gateway.agent.prompts import clip_middle, current_uploads, history_messages, system_prompt
+from gateway.chats.journal import HistoryRecord, QueryRecord, StepRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.runs.code import CodeResult, QueryService, ResultBuilder, journal_form
 from gateway.runs.lifecycle import journaled_run
@@ -188,7 +188,7 @@ class Agent:
             except AppError:
                 continue  # gone or unreadable since it was listed: describe it without columns
         files = (await self._sessions.list_files(chat)).files
-        uploads = [record for record in history if isinstance(record, UploadRecord)]
+        uploads = current_uploads(history)
         return system_prompt(
             self._settings.sandbox_exec_timeout_s, variables, frames, files, uploads
         )

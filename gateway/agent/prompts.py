@@ -24,8 +24,8 @@ datasets the user uploaded, are already loaded.
 
 The sandbox:
 - has NO network access: nothing can be downloaded or installed (never suggest pip install);
-- has pandas, numpy, matplotlib, seaborn, scipy, scikit-learn, statsmodels, pyarrow and \
-openpyxl installed;
+- has pandas, numpy, matplotlib, seaborn, scipy, scikit-learn, statsmodels, pyarrow, \
+openpyxl and xlrd installed;
 - runs in the working directory /workspace: read the user's files there and save every output \
 file there, with a clear name;
 - shows matplotlib figures left open at the end of a cell to the user as PNG files \
@@ -39,6 +39,8 @@ you found, and name the files you created."""
 MAX_FRAMES_DESCRIBED = 8
 MAX_COLUMNS_DESCRIBED = 40
 MAX_FILES_LISTED = 50
+# Uploads described, newest kept: each dataset or kept file is a line or two.
+MAX_UPLOADS_DESCRIBED = 30
 
 
 def system_prompt(
@@ -67,12 +69,50 @@ def system_prompt(
         lines.append(f"Files in /workspace: {listed}")
     else:
         lines.append("Files in /workspace: none yet.")
-    for upload in uploads:
-        lines.append(
-            f"Uploaded dataset: {upload.file} loaded as DataFrame `{upload.variable}`"
-            f" with shape {tuple(upload.shape)}."
-        )
+    for upload in uploads[-MAX_UPLOADS_DESCRIBED:]:
+        lines += _upload_lines(upload)
     return "\n".join(lines)
+
+
+def current_uploads(history: Sequence[HistoryRecord]) -> list[UploadRecord]:
+    """The uploads since the session was last restarted (a restart deletes their files)."""
+    uploads: list[UploadRecord] = []
+    for record in history:
+        if isinstance(record, RestartRecord):
+            uploads = []
+        elif isinstance(record, UploadRecord):
+            uploads.append(record)
+    return uploads
+
+
+def _upload_lines(upload: UploadRecord) -> list[str]:
+    """Each dataset an upload was loaded as (name, shape, columns), or the file it is kept as."""
+    lines = []
+    for dataset in upload.loaded():
+        sheet = f" (sheet {dataset.sheet!r})" if dataset.sheet is not None else ""
+        line = (
+            f"Uploaded dataset: {upload.file}{sheet} loaded as DataFrame `{dataset.variable}`"
+            f" with shape {tuple(dataset.shape)}."
+        )
+        lines.append(line)
+        if dataset.columns:
+            shown = dataset.columns[:MAX_COLUMNS_DESCRIBED]
+            more = (dataset.shape[1] if len(dataset.shape) > 1 else 0) - len(shown)
+            lines.append(
+                f"  columns: {', '.join(shown)}" + (f", and {more} more" if more > 0 else "")
+            )
+    if lines:
+        return lines
+    size = f", {upload.size} bytes" if upload.size is not None else ""
+    if upload.load_error:
+        return [
+            f"Uploaded file: {upload.file}{size}, kept in /workspace as a file; it was not "
+            f"loaded as {upload.format}: {upload.load_error[:300]}"
+        ]
+    return [
+        f"Uploaded file: {upload.file}{size}, kept in /workspace as a file (not a table: "
+        "open it with code when the user asks about it)."
+    ]
 
 
 def history_messages(history: Sequence[HistoryRecord], budget_chars: int) -> list[dict[str, str]]:
@@ -114,7 +154,10 @@ def _turn(record: HistoryRecord) -> list[dict[str, str]]:
                 )
             ]
         case UploadRecord():
-            return [_user(f"(I uploaded {record.file}; it is loaded as `{record.variable}`.)")]
+            names = ", ".join(f"`{dataset.variable}`" for dataset in record.loaded())
+            if names:
+                return [_user(f"(I uploaded {record.file}; it is loaded as {names}.)")]
+            return [_user(f"(I uploaded {record.file}; it is kept as a file.)")]
         case RestartRecord():
             return [_user("(I restarted the session: all variables and files are gone.)")]
     return []

@@ -4,7 +4,8 @@ The notebook is nbformat 4.5 JSON, made here from the history (the format is sma
 the gateway needs no Jupyter package; the tests validate it with `nbformat` and run it with
 `nbclient`). Each question and answer is a Markdown cell, each step's code a code cell with its
 outputs; an upload becomes the code that loads the file again and a restart `%reset -f`, so the
-notebook, run top to bottom beside the chat's files, does the analysis again.
+notebook, run top to bottom beside the chat's files, does the analysis again. A file kept only as a
+file (a PDF, an image, data that did not load) is a note.
 
 Figures are kept in the history without their pixels (they are files in the workspace), so the
 notebook embeds each from the workspace, through `FigureReader`, which reads by descriptor and
@@ -26,6 +27,7 @@ from gateway.chats.journal import (
     UploadRecord,
 )
 from gateway.chats.store import Chat
+from shared.uploads import is_variable_name
 
 # The PNG bytes of a workspace file, or None when it cannot be embedded (gone, not a regular
 # file, past the budget left).
@@ -123,9 +125,41 @@ def _ended(record: HistoryRecord) -> str | None:
     return f"*This run ended `{record.status}`{why}.*"
 
 
-def _load_upload(record: UploadRecord) -> str:
-    """The code that loads an uploaded CSV again, from the chat's files beside the notebook."""
-    return f"import pandas as pd\n\n{record.variable} = pd.read_csv({record.file!r})"
+def _load_upload(record: UploadRecord) -> str | None:
+    """The code that loads an upload's DataFrames again, from the chat's files beside the
+    notebook, with the reader and options that loaded them (None: it was kept only as a file).
+    Every value is written with repr, and a name that is not an identifier (what a sandbox made
+    up) is left out, so nothing journaled becomes code of its own."""
+    lines = []
+    for dataset in record.loaded():
+        if not is_variable_name(dataset.variable):
+            continue
+        options = "".join(
+            f", {key}={value!r}"
+            for key, value in dataset.options.model_dump(exclude_none=True).items()
+        )
+        lines.append(f"{dataset.variable} = pd.{dataset.reader}({record.file!r}{options})")
+    if not lines:
+        return None
+    return "import pandas as pd\n\n" + "\n".join(lines)
+
+
+def _upload_note(record: UploadRecord) -> str:
+    """What an upload was, in words (Markdown)."""
+    datasets = record.loaded()
+    loaded = ", ".join(
+        f"`{d.variable}`" + (f" (sheet {d.sheet!r})" if d.sheet is not None else "")
+        for d in datasets
+    )
+    if loaded:
+        plural = "s" if len(datasets) > 1 else ""
+        return f"Uploaded `{record.file}` as the DataFrame{plural} {loaded}."
+    if record.load_error:
+        return (
+            f"Uploaded `{record.file}`, kept as a file: it was not loaded as {record.format} "
+            f"({record.load_error})."
+        )
+    return f"Uploaded `{record.file}`, kept as a file."
 
 
 async def notebook(chat: Chat, history: list[HistoryRecord], figure: FigureReader) -> str:
@@ -143,8 +177,9 @@ async def notebook(chat: Chat, history: list[HistoryRecord], figure: FigureReade
             case CodeRecord():
                 await book.code(record.code, record.result)
             case UploadRecord():
-                book.markdown(f"Uploaded `{record.file}` as the DataFrame `{record.variable}`.")
-                await book.code(_load_upload(record), None)
+                book.markdown(_upload_note(record))
+                if (code := _load_upload(record)) is not None:
+                    await book.code(code, None)
             case RestartRecord():
                 book.markdown("The session was restarted here: variables and files cleared.")
                 await book.code("%reset -f", None)
@@ -177,7 +212,8 @@ def script(chat: Chat, history: list[HistoryRecord]) -> str:
             case CodeRecord():
                 lines += [record.code.rstrip(), ""]
             case UploadRecord():
-                lines += [*_comment(f"Uploaded {record.file}"), _load_upload(record), ""]
+                code = _load_upload(record)
+                lines += [*_comment(_upload_note(record)), *([code] if code else []), ""]
             case RestartRecord():
                 lines += [
                     *_comment("The session was restarted here: variables, files cleared."),
@@ -203,8 +239,10 @@ def report(chat: Chat, history: list[HistoryRecord]) -> str:
             case CodeRecord():
                 parts += _code_and_result(record.code, record.result)
             case UploadRecord():
-                shape = " x ".join(map(str, record.shape))
-                parts.append(f"*Uploaded `{record.file}` as `{record.variable}` ({shape}).*")
+                shapes = ", ".join(
+                    f"`{d.variable}` {' x '.join(map(str, d.shape))}" for d in record.loaded()
+                )
+                parts.append(f"*{_upload_note(record)}*" + (f" ({shapes})" if shapes else ""))
             case RestartRecord():
                 parts.append("*The session was restarted here: variables and files cleared.*")
         if (note := _ended(record)) is not None:

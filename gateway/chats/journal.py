@@ -1,7 +1,8 @@
 """A chat's history: one typed record per message, as kept in Redis and served to the page.
 
 Kinds: `query` (a question to the AI data scientist, with its steps and answer), `code` (code the
-user ran directly, with its result), `upload` (a CSV loaded as a DataFrame) and `restart` (the
+user ran directly, with its result), `upload` (a file kept in the workspace, and the DataFrames it
+was loaded as; before any file could be uploaded, a CSV loaded as one) and `restart` (the
 session was reset). Queries and code runs are journaled `running` when they start and finished by
 `gateway.runs.lifecycle` as `done`, `failed` or `interrupted`; uploads and restarts are journaled
 once they are done.
@@ -20,7 +21,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from shared.protocol import DisplayEvent, ErrorEvent, ExecStatus, FileChange, KernelInfo
+from shared.protocol import (
+    DisplayEvent,
+    ErrorEvent,
+    ExecStatus,
+    FileChange,
+    KernelInfo,
+    LoadCsvResult,
+    LoadedDataset,
+    ReaderOptions,
+)
+from shared.uploads import DataFormat
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +129,57 @@ class CodeRecord(Record):
     result: CellResult | None = None
 
 
+# What the history keeps of a dataset's columns (they come from the sandbox: bounded here).
+MAX_COLUMNS_KEPT = 50
+MAX_COLUMN_CHARS = 100
+
+
+class UploadedDataset(BaseModel):
+    """A DataFrame an upload was loaded as, and the pandas call that made it (the export writes
+    it down again). Only the first columns are kept: the model sees the rest in the variable."""
+
+    variable: str
+    shape: list[int] = []
+    columns: list[str] = []
+    sheet: str | None = None
+    reader: Literal["read_csv", "read_excel", "read_parquet", "read_feather", "read_json"] = (
+        "read_csv"
+    )
+    options: ReaderOptions = ReaderOptions()
+
+    @classmethod
+    def of(cls, loaded: LoadCsvResult) -> "UploadedDataset":
+        columns = [name[:MAX_COLUMN_CHARS] for name in loaded.columns[:MAX_COLUMNS_KEPT]]
+        dataset = cls(variable=loaded.variable, shape=loaded.shape, columns=columns)
+        if isinstance(loaded, LoadedDataset):
+            dataset.sheet, dataset.reader, dataset.options = (
+                loaded.sheet,
+                loaded.reader,
+                loaded.options,
+            )
+        return dataset
+
+
 class UploadRecord(Record):
     kind: Literal["upload"] = "upload"
     role: Literal["user"] = "user"
     file: str = ""
+    # The first dataset's variable and shape ("" and [] for a file kept only as a file), as
+    # records had them when only CSVs were uploaded.
     variable: str = ""
     shape: list[int] = []
+    size: int | None = None
+    # The data format the file's name claims; None for any other file (and in old records).
+    format: DataFormat | None = None
+    datasets: list[UploadedDataset] = []
+    # It claims a data format but was not loaded: why. It is kept as a file all the same.
+    load_error: str | None = None
+
+    def loaded(self) -> list[UploadedDataset]:
+        """The DataFrames it was loaded as; an old record's CSV as the one it names."""
+        if self.datasets or not self.variable:
+            return self.datasets
+        return [UploadedDataset(variable=self.variable, shape=self.shape)]
 
 
 class RestartRecord(Record):

@@ -201,6 +201,11 @@ class ChatStore:
             raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
         return int(uid)
 
+    async def new_sandbox_uid(self, first_uid: int) -> int:
+        """A host uid no chat has had, for a pooled sandbox: from the chats' own counter, so
+        the chat that claims the sandbox takes that uid as its own."""
+        return first_uid + int(await self._redis.incr(keys.sandbox_uid_counter())) - 1
+
     async def append_message(self, chat_id: str, record: Record) -> int:
         """Journal a finished record (an upload, a restart). NotFound once the chat is deleted."""
         index = await self._append(

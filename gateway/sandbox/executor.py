@@ -47,12 +47,15 @@ from shared.protocol import (
     EVENT_ADAPTER,
     GATEWAY_OUTPUT_SLACK_BYTES,
     MAX_REPLY_BYTES,
+    ClaimRequest,
     Event,
     ExecuteRequest,
     Health,
     InterruptResult,
     LoadCsvRequest,
     LoadCsvResult,
+    LoadRequest,
+    LoadResult,
     ResetResult,
     VariableList,
     VariableValue,
@@ -155,6 +158,12 @@ class ExecutorClient:
             )
         return health
 
+    async def claim(self) -> None:
+        """Make a pooled sandbox's executor this chat's: it answers as this chat from then on
+        (and refuses, answering as another, if it serves one already)."""
+        request = ClaimRequest(chat_id=self.chat_id)
+        await self._request("POST", "/claim", request.model_dump_json().encode(), timeout_s=5.0)
+
     async def execute(
         self, request: ExecuteRequest, read_timeout_s: float
     ) -> AsyncGenerator[Event, None]:
@@ -244,6 +253,13 @@ class ExecutorClient:
             "POST", "/load_csv", request.model_dump_json().encode(), timeout_s=300.0
         )
         return _parse(LoadCsvResult, body, "/load_csv")
+
+    async def load(self, request: LoadRequest) -> LoadResult:
+        """Load a workspace data file as DataFrames; one that does not load says why."""
+        body = await self._request(
+            "POST", "/load", request.model_dump_json().encode(), timeout_s=300.0
+        )
+        return _parse(LoadResult, body, "/load")
 
     async def _request(
         self,

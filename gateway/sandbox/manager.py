@@ -13,6 +13,7 @@ sandbox fails before it is sent, and the sandbox is looked up again.
 
 import asyncio
 import contextlib
+import ctypes
 import hashlib
 import logging
 import os
@@ -20,7 +21,9 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
@@ -37,6 +40,7 @@ from gateway.sandbox.runtime import Runtime
 from gateway.settings import Settings
 from shared.errors import ErrorCode, SandboxError
 from shared.errors import NotFound as ChatNotFound
+from shared.ids import is_chat_id
 from shared.protocol import SOCKET_DIR, SOCKET_NAME, STATE_DIR, WORKSPACE_DIR
 
 log = logging.getLogger(__name__)
@@ -56,8 +60,16 @@ SECCOMP_DIGEST = hashlib.sha256(seccomp.PROFILE_JSON.encode()).hexdigest()[:16]
 # started executor and kernel; see SandboxManager._pids_limit.
 _GVISOR_OWN_TASKS = 96
 
+# A sandbox made for the pool: its pool id ("pool-<hex>"), and the digest of everything it was
+# made with (see SandboxManager.pool_scope). It keeps these labels once claimed (labels cannot
+# change); its name then says whose it is.
+LABEL_POOL = "ai-data-scientist.pool-id"
+LABEL_POOL_SCOPE = "ai-data-scientist.pool-scope"
+NAME_PREFIX = "ads-"
+
 ENV_CHAT_ID = "EXECUTOR_CHAT_ID"
 ENV_SECRET = "EXECUTOR_SECRET"
+ENV_WARM_IMPORTS = "EXECUTOR_WARM_IMPORTS"
 
 # Asked before a sandbox is made or started, and again after: True once the chat's deletion has
 # begun. Deletion lives in the chat store; the manager only has to respect it.
@@ -109,7 +121,48 @@ class ChatPaths:
 
 
 def container_name(chat_id: str) -> str:
-    return f"ads-{chat_id}"
+    """The container of a chat, or of a pooled sandbox (by its pool id)."""
+    return f"{NAME_PREFIX}{chat_id}"
+
+
+def chat_of(container: Container) -> str | None:
+    """The chat a managed container serves: its label, or for one claimed from the pool (whose
+    labels were fixed before it had a chat) its name. None for an unclaimed pooled one."""
+    labelled = container.labels.get(LABEL_CHAT)
+    if labelled:
+        return labelled
+    named = (container.name or "").removeprefix(NAME_PREFIX)
+    return named if is_chat_id(named) else None
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A warm pooled sandbox as the pool hands it out: its pool id and the uid it runs as."""
+
+    pool_id: str
+    uid: int
+
+
+class PoolTaker(Protocol):
+    """What the manager needs of the pool (gateway.sandbox.pool.SandboxPool)."""
+
+    async def take(self, chat_id: str) -> Pooled | None:
+        """A warm pooled sandbox for a chat whose sandbox never ran, handed out once."""
+        ...
+
+    async def taken(self, pool_id: str) -> None:
+        """The claim of `pool_id` is over, done or undone."""
+        ...
+
+
+@dataclass(frozen=True)
+class PooledContainer:
+    """A pooled sandbox not claimed yet, as Docker lists it."""
+
+    pool_id: str
+    scope: str
+    running: bool
+    created_at: float
 
 
 class SandboxManager:
@@ -141,7 +194,9 @@ class SandboxManager:
         self._starting: dict[str, asyncio.Task[None]] = {}
         # As root we hand each chat's folders to a uid of its own. Otherwise we cannot chown, so
         # every sandbox runs as our own (non-root) uid, which owns the folders.
-        self._own_uid = None if os.getuid() == 0 else os.getuid()
+        self.own_uid = None if os.getuid() == 0 else os.getuid()
+        # The warm pool new chats' first starts claim from, when SANDBOX_POOL_SIZE is not 0.
+        self.pool: PoolTaker | None = None
 
     def paths(self, chat_id: str) -> ChatPaths:
         return ChatPaths(self._settings.data_dir / "chats" / chat_id)
@@ -155,7 +210,16 @@ class SandboxManager:
             return None
 
     def _create(self, chat: Chat, uid: int) -> Container:
-        paths = self.paths(chat.chat_id)
+        return self._create_container(
+            chat.chat_id, uid, {LABEL_CHAT: chat.chat_id, LABEL_USER: chat.user_id}
+        )
+
+    def _create_container(
+        self, serves: str, uid: int, labels: dict[str, str], warm_imports: bool = False
+    ) -> Container:
+        """A hardened sandbox container named for `serves` (a chat id, or a pool id) and
+        mounting its folders; `labels` come on top of the ones every sandbox has."""
+        paths = self.paths(serves)
         s = self._settings
         # Sent by the gateway with every request to this container's executor, which refuses
         # requests without it. User code of this chat can read it (it runs as the executor's
@@ -164,13 +228,12 @@ class SandboxManager:
         try:
             return self._docker.containers.create(
                 s.sandbox_image,
-                name=container_name(chat.chat_id),
+                name=container_name(serves),
                 labels={
                     LABEL_MANAGED: "true",
-                    LABEL_CHAT: chat.chat_id,
-                    LABEL_USER: chat.user_id,
                     LABEL_DATA_DIR: str(s.data_dir),
                     LABEL_SECCOMP: SECCOMP_DIGEST,
+                    **labels,
                 },
                 user=f"{uid}:{uid}",
                 runtime=self.runtime,
@@ -205,8 +268,9 @@ class SandboxManager:
                     "USER": "sandbox",
                     "LOGNAME": "sandbox",
                     "SANDBOX_EXEC_TIMEOUT_S": str(s.sandbox_exec_timeout_s),
-                    ENV_CHAT_ID: chat.chat_id,
+                    ENV_CHAT_ID: serves,
                     ENV_SECRET: secret,
+                    **({ENV_WARM_IMPORTS: "1"} if warm_imports else {}),
                 },
             )
         except ImageNotFound as e:
@@ -218,6 +282,9 @@ class SandboxManager:
         """Create or start the chat's container; returns what it was made with. `clean`
         restarts a running one too, for a socket that user code tampered with."""
         container = self._get(chat.chat_id)
+        if container is not None and clean and container.status == "running":
+            container.stop(timeout=2)
+            container.reload()
         if container is not None:
             outdated = self._outdated(container, uid)
             if outdated:
@@ -237,9 +304,6 @@ class SandboxManager:
                 container = self._get(chat.chat_id)
                 if container is None:
                     raise
-        if clean and container.status == "running":
-            container.stop(timeout=2)
-            container.reload()
         if container.status != "running":
             # A socket left by the previous run (or whatever user code put at its name) would
             # not answer until the new executor replaces it; clearing the name makes the
@@ -271,6 +335,10 @@ class SandboxManager:
             return f"it runs under {identity.runtime}, sandboxes now use {self.runtime}"
         if container.labels.get(LABEL_SECCOMP) != SECCOMP_DIGEST:
             return "it was made with another seccomp profile"
+        if LABEL_POOL in container.labels and container.status != "running":
+            # Docker mounts a container's folders by path at each start, and it was made with
+            # the pool's paths, which are the chat's now under another name (see pool.py).
+            return "it came from the pool, and its mounts name the pool's folders"
         return None
 
     def _stop(self, chat_id: str) -> None:
@@ -291,6 +359,11 @@ class SandboxManager:
             self._settings.data_dir
         ):
             return False
+        if LABEL_POOL in container.labels:
+            # Started again it would mount the pool's paths (see _outdated): it is removed
+            # instead, and the chat's next query makes it anew with the state restored.
+            container.remove(force=True)
+            return True
         container.restart(timeout=2)
         return True
 
@@ -324,11 +397,86 @@ class SandboxManager:
                 # A chat from before uids were per chat (or a changed SANDBOX_UID_BASE): its
                 # files pass to its uid now. The sandbox cannot chown (no capabilities), so a
                 # folder's owner is only ever what we made it.
-                if self._own_uid is None and os.lstat(folder).st_uid != uid:
+                if self.own_uid is None and os.lstat(folder).st_uid != uid:
                     chat_folders.chown_tree(folder, uid)
-        if self._own_uid is None:
+        if self.own_uid is None:
             for folder in (paths.root, paths.workspace, paths.state, paths.run):
                 os.chown(folder, uid, uid, follow_symlinks=False)
+
+    # --- the pool's primitives (gateway.sandbox.pool decides when) ---
+
+    def _pool_scope(self) -> str:
+        """A digest of everything a sandbox is made with: DATA_DIR, the image as built now, the
+        runtime, the limits, the seccomp profile, the uid scheme. Pooled sandboxes are kept and
+        claimed per scope, so a chat never gets one made under other settings."""
+        s = self._settings
+        image = self._docker.images.get(s.sandbox_image).id
+        made_with = (
+            str(s.data_dir),
+            image,
+            self.runtime,
+            s.sandbox_memory_limit,
+            s.sandbox_cpus,
+            self._pids_limit(),
+            s.sandbox_file_size_limit,
+            s.sandbox_exec_timeout_s,
+            SECCOMP_DIGEST,
+            self.own_uid,
+        )
+        return hashlib.sha256(repr(made_with).encode()).hexdigest()[:16]
+
+    def _make_pooled(self, pool_id: str, uid: int, scope: str) -> Identity:
+        """Create and start a pooled sandbox, with folders of its own under DATA_DIR/chats (on
+        the same file system as the chats', so a claim can rename them)."""
+        self._prepare_dirs(pool_id, uid)
+        container = self._create_container(
+            pool_id, uid, {LABEL_POOL: pool_id, LABEL_POOL_SCOPE: scope}, warm_imports=True
+        )
+        container.start()
+        identity = _identity_of(container)
+        if identity is None:
+            raise SandboxError(f"the pooled sandbox {pool_id} has no executor secret")
+        return identity
+
+    def _take_pooled(self, pool_id: str, chat_id: str) -> Identity:
+        """Make the pooled sandbox the chat's: its container gets the chat's name (Docker
+        refuses, 409, if the chat has a container already), then its folders the chat's folder
+        name. The mounts follow: they hold the folders themselves, not their paths."""
+        container = self._get(pool_id)
+        if container is None or container.status != "running":
+            raise SandboxError(f"the pooled sandbox {pool_id} is not running")
+        identity = _identity_of(container)
+        if identity is None:
+            raise SandboxError(f"the pooled sandbox {pool_id} has no executor secret")
+        container.rename(container_name(chat_id))
+        try:
+            _rename_no_replace(self.paths(pool_id).root, self.paths(chat_id).root)
+        except OSError:
+            container.remove(force=True)
+            raise
+        return identity
+
+    def _list_pooled(self) -> list[PooledContainer]:
+        """Unclaimed pooled sandboxes of this DATA_DIR, whatever their scope."""
+        pooled = []
+        for container in self._list_managed():
+            pool_id = container.labels.get(LABEL_POOL, "")
+            if container.name != container_name(pool_id):
+                continue  # claimed: a chat's now
+            created = container.attrs.get("Created", "")
+            pooled.append(
+                PooledContainer(
+                    pool_id=pool_id,
+                    scope=container.labels.get(LABEL_POOL_SCOPE, ""),
+                    running=container.status == "running",
+                    created_at=_docker_time(created),
+                )
+            )
+        return pooled
+
+    def _remove_pooled(self, pool_id: str) -> None:
+        """Remove an unclaimed pooled sandbox and its folders (by descriptor, as _remove)."""
+        self._remove(pool_id)
 
     # --- orchestrators ---
 
@@ -387,11 +535,14 @@ class SandboxManager:
             if chat_id in self._running:
                 return
             await self._refuse_if_deleted(chat_id, made=False)
-            await self._start_container(chat, clean=False)
+            claimed = await self._claim_pooled(chat)
+            if not claimed:
+                await self._start_container(chat, clean=False)
             # Asked again now that it exists: a delete that began meanwhile may have missed it.
             await self._refuse_if_deleted(chat_id, made=True)
             try:
-                await self._wait_ready(chat_id)
+                if not claimed:  # a claimed one answered as the chat's already
+                    await self._wait_ready(chat_id)
             except ExecutorUnavailable as e:
                 # User code put something else at the socket's name. A clean restart kills that
                 # code and lets the executor bind a real socket again (variables are restored).
@@ -407,8 +558,75 @@ class SandboxManager:
             # Written whatever this process last wrote: another may have reaped it meanwhile.
             await self._coordination.touch(chat_id, force=True)
 
+    async def _claim_pooled(self, chat: Chat) -> bool:
+        """Make a warm pooled sandbox the chat's, for a chat whose sandbox never ran. False when
+        the pool has none, or the claim fails (the pooled sandbox is then removed, and the
+        caller starts the chat's cold: a pool's failure is never the user's)."""
+        pool = self.pool
+        chat_id = chat.chat_id
+        if pool is None or await asyncio.to_thread(os.path.lexists, self.paths(chat_id).root):
+            return False
+        pooled = await pool.take(chat_id)
+        if pooled is None:
+            return False
+        try:
+            identity = await asyncio.to_thread(self._take_pooled, pooled.pool_id, chat_id)
+        except (APIError, SandboxError, OSError) as e:
+            log.warning("pooled sandbox %s not claimed for %s: %s", pooled.pool_id, chat_id, e)
+            await asyncio.to_thread(self._remove_pooled, pooled.pool_id)
+            await pool.taken(pooled.pool_id)
+            return False
+        self._identities[chat_id] = identity
+        try:
+            await self.client(chat_id).claim()
+        except SandboxError as e:
+            log.warning("pooled sandbox %s refused %s: %s", pooled.pool_id, chat_id, e.detail)
+            self._identities.pop(chat_id, None)
+            await asyncio.to_thread(self._remove, chat_id)
+            return False
+        finally:
+            await pool.taken(pooled.pool_id)
+        log.info("sandbox of %s claimed from the pool (%s)", chat_id, pooled.pool_id)
+        return True
+
+    async def pool_scope(self) -> str:
+        """See _pool_scope; ImageNotFound when the sandbox image is missing."""
+        return await asyncio.to_thread(self._pool_scope)
+
+    async def make_pooled(self, pool_id: str, uid: int, scope: str) -> None:
+        """Start a pooled sandbox and wait until its executor answers, its kernel warm; one
+        that gets nowhere is removed again."""
+        try:
+            try:
+                identity = await asyncio.to_thread(self._make_pooled, pool_id, uid, scope)
+            except ImageNotFound as e:
+                raise SandboxError(
+                    f"sandbox image '{self._settings.sandbox_image}' is missing; build it with "
+                    "`make images`"
+                ) from e
+            self._identities[pool_id] = identity
+            await self._wait_ready(pool_id)
+        except BaseException:
+            await asyncio.shield(self.remove_pooled(pool_id))
+            raise
+        finally:
+            await self._forget(pool_id)
+
+    async def remove_pooled(self, pool_id: str) -> None:
+        await asyncio.to_thread(self._remove_pooled, pool_id)
+
+    async def list_pooled(self) -> list[PooledContainer]:
+        return await asyncio.to_thread(self._list_pooled)
+
+    async def _forget(self, serves: str) -> None:
+        """Drop what this process knows of a container (its identity and client)."""
+        self._identities.pop(serves, None)
+        known = self._clients.pop(serves, None)
+        if known is not None:
+            await known[1].aclose()
+
     async def _start_container(self, chat: Chat, clean: bool) -> None:
-        uid = self._own_uid
+        uid = self.own_uid
         if uid is None:
             uid = await self._uid_of(chat.chat_id, self._settings.sandbox_uid_base)
         try:
@@ -468,10 +686,7 @@ class SandboxManager:
         """Remove the chat's container and every file of it (workspace, state, socket)."""
         async with self._exclusive(chat_id):
             self._running.discard(chat_id)
-            self._identities.pop(chat_id, None)
-            known = self._clients.pop(chat_id, None)
-            if known is not None:
-                await known[1].aclose()
+            await self._forget(chat_id)
             await asyncio.to_thread(self._remove, chat_id)
             await self._coordination.forget(chat_id)
         self._locks.pop(chat_id, None)
@@ -507,11 +722,15 @@ class SandboxManager:
         other processes): chat id -> container status. Running ones go on serving; stopped ones
         are started on their chat's next query."""
         containers = await asyncio.to_thread(self._list_managed)
-        found = {c.labels[LABEL_CHAT]: c.status for c in containers if LABEL_CHAT in c.labels}
+        found: dict[str, str] = {}
         for container in containers:
+            chat_id = chat_of(container)
+            if chat_id is None:
+                continue  # a pooled sandbox nobody claimed (gateway.sandbox.pool keeps those)
+            found[chat_id] = container.status
             identity = _identity_of(container)
-            if LABEL_CHAT in container.labels and identity is not None:
-                self._identities[container.labels[LABEL_CHAT]] = identity
+            if identity is not None:
+                self._identities[chat_id] = identity
         await self._coordination.adopted(
             [chat_id for chat_id, status in found.items() if status == "running"]
         )
@@ -549,6 +768,32 @@ class SandboxManager:
             await client.aclose()
         self._clients.clear()
         await asyncio.gather(*self._closing)
+
+
+# <stdio.h>: renameat2's flag, and the "current directory" descriptor for paths as given.
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _rename_no_replace(source: Path, target: Path) -> None:
+    """Rename a folder, failing (EEXIST) rather than replacing whatever has the target name:
+    os.rename would silently replace an empty folder there."""
+    done = _libc.renameat2(
+        _AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE
+    )
+    if done != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error), str(target))
+
+
+def _docker_time(value: str) -> float:
+    """Unix time of a timestamp in Docker's inspect JSON ("2026-12-01T16:42:08.123456789Z");
+    0 when it does not parse."""
+    try:
+        return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _identity_of(container: Container) -> Identity | None:

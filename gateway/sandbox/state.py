@@ -1,4 +1,5 @@
-"""A chat's session state: its variables, resetting it, and loading uploaded CSVs into it.
+"""A chat's session state: its variables, resetting it, and uploads (kept as files, and loaded as
+DataFrames when they hold data).
 
 Variables live only in the sandbox (pickles are never opened here); this module asks the
 executor. Resets and uploads hold the chat's query lock, so they never race a running query.
@@ -7,10 +8,11 @@ executor. Resets and uploads hold the chat's query lock, so they never race a ru
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.chats.journal import RestartRecord, UploadRecord
+from gateway.chats.journal import RestartRecord, UploadedDataset, UploadRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox import folders as chat_folders
 from gateway.sandbox import workspace_edits
@@ -19,13 +21,52 @@ from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.file_pool import FilePool
 from gateway.sandbox.files import Listing, open_file, walk
 from gateway.sandbox.manager import SandboxManager
+from gateway.sandbox.upload_models import (
+    IncomingFile,
+    UploadedFile,
+    UploadError,
+    UploadOptions,
+    UploadResult,
+)
 from gateway.sandbox.uploads import StagedUpload, variable_name, write_stream
 from gateway.settings import Settings
-from shared.errors import AppError, InvalidPath, NotFound, SandboxError, SandboxTimeout
-from shared.protocol import LoadCsvRequest, LoadCsvResult, VariableList, VariableValue
+from shared.errors import (
+    AppError,
+    InvalidPath,
+    NotFound,
+    PayloadTooLarge,
+    SandboxError,
+    SandboxTimeout,
+)
+from shared.protocol import (
+    WORKSPACE_DIR,
+    LoadCsvRequest,
+    LoadCsvResult,
+    LoadRequest,
+    LoadResult,
+    VariableList,
+    VariableValue,
+)
+from shared.uploads import claimed_format
 
 _LOCK_TTL_S = 600.0
 T = TypeVar("T")
+
+
+@dataclass
+class _Batch:
+    """What the files of one upload have taken so far: disk room (None: no limit), and the file
+    and variable names that later files of it must not reuse, even to overwrite."""
+
+    room: int | None
+    files: set[str] = field(default_factory=set)
+    variables: list[str] = field(default_factory=list)
+
+    def kept(self, path: str, size: int, variables: list[str]) -> None:
+        self.files.add(path)
+        self.variables += variables
+        if self.room is not None:
+            self.room -= size
 
 
 class SessionService:
@@ -129,7 +170,7 @@ class SessionService:
             files = self._files
             staged = await files.run(StagedUpload, self.workspace(chat), filename)
             try:
-                await write_stream(
+                written = await write_stream(
                     self._disk.within(chunks, room),
                     lambda chunk: files.run(staged.write, chunk),
                     self._settings.max_upload_bytes,
@@ -148,11 +189,125 @@ class SessionService:
                 raise
             finally:
                 staged.close()
-            await self._chats.append_message(
-                chat.chat_id,
-                UploadRecord(file=filename, variable=result.variable, shape=result.shape),
+            record = UploadRecord(
+                file=filename,
+                variable=result.variable,
+                shape=result.shape,
+                size=written,
+                format="csv",
+                datasets=[UploadedDataset.of(result)],
             )
+            await self._chats.append_message(chat.chat_id, record)
             return result.model_copy(update={"path": filename})
+
+    async def upload(
+        self, chat: Chat, files: list[IncomingFile], options: UploadOptions
+    ) -> UploadResult:
+        """Keep each file in the workspace, and load those of a data format as DataFrames: a
+        result per file. Refused whole (nothing stored) when the chat is past its
+        SANDBOX_DISK_LIMIT or the files, their sizes known up front, would take it past. A file
+        that fails is never left half-written; if none was stored, its error is the answer,
+        else it is reported in its place beside the others."""
+        async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
+            paths = self._sandboxes.paths(chat.chat_id)
+            sizes = [f.size for f in files]
+            total = None if None in sizes else sum(size or 0 for size in sizes)
+            room = await self._disk.room_for_upload([paths.workspace, paths.state], total)
+            # The chat's folders exist once its sandbox has started.
+            await self._sandboxes.ensure_running(chat)
+            results: list[UploadedFile] = []
+            failures: list[AppError] = []
+            batch = _Batch(room)
+            for incoming in files:
+                try:
+                    result = await self._keep(chat, incoming, options, batch)
+                except AppError as e:
+                    failures.append(e)
+                    error = UploadError(status=e.status, code=e.code, detail=e.detail)
+                    results.append(UploadedFile(name=incoming.name, kind="failed", error=error))
+                    continue
+                results.append(result)
+            if len(failures) == len(files):
+                raise failures[0]
+            return UploadResult(files=results)
+
+    async def _keep(
+        self,
+        chat: Chat,
+        incoming: IncomingFile,
+        options: UploadOptions,
+        batch: _Batch,
+    ) -> UploadedFile:
+        """Store one file (staged, then named: never half-written), load it when its name
+        claims a data format, and journal it."""
+        limit = self._settings.max_upload_bytes
+        if incoming.size is not None and incoming.size > limit:
+            raise PayloadTooLarge(
+                f"'{incoming.filename}' has {incoming.size} bytes, more than "
+                f"MAX_UPLOAD_BYTES allows ({limit} bytes)"
+            )
+        format = claimed_format(incoming.filename)
+        files = self._files
+        staged = await files.run(StagedUpload, self.workspace(chat), incoming.filename)
+        try:
+            size = await write_stream(
+                self._disk.within(incoming.chunks, batch.room),
+                lambda chunk: files.run(staged.write, chunk),
+                limit,
+            )
+            uid = self._sandboxes.uid(chat.chat_id)
+            if uid is None:
+                raise SandboxError("the chat's sandbox stopped before the upload was stored")
+            await files.run(staged.hand_to_sandbox, uid)
+            loaded = LoadResult()
+            if format is not None:
+                request = LoadRequest(
+                    path=staged.name,
+                    variable=variable_name(incoming.filename),
+                    format=format,
+                    delimiter=options.delimiter,
+                    encoding=options.encoding,
+                    overwrite=options.overwrite,
+                    keep=batch.variables,
+                )
+                loaded = await self._call(chat, lambda client: client.load(request))
+            path = await files.run(staged.keep, incoming.filename, options.overwrite, batch.files)
+        except BaseException:
+            # On the loop, not the pool: an unlink and a close, and a cancelled request must
+            # still get them done.
+            staged.discard()
+            raise
+        finally:
+            staged.close()
+        datasets = [d.model_copy(update={"path": path}) for d in loaded.datasets]
+        load_error = loaded.error
+        if load_error is not None:
+            # The parser named the file by its staged name, which the user never saw.
+            staged_path = f"{WORKSPACE_DIR}/{staged.name}"
+            load_error = load_error.replace(staged_path, path).replace(staged.name, path)
+        batch.kept(path, size, [d.variable for d in datasets])
+        first = datasets[0] if datasets else None
+        await self._chats.append_message(
+            chat.chat_id,
+            UploadRecord(
+                file=path,
+                variable=first.variable if first else "",
+                shape=first.shape if first else [],
+                size=size,
+                format=format,
+                datasets=[UploadedDataset.of(d) for d in datasets],
+                load_error=load_error,
+            ),
+        )
+        return UploadedFile(
+            name=incoming.name,
+            kind="dataset" if datasets else "file",
+            path=path,
+            size=size,
+            format=format,
+            datasets=datasets,
+            load_error=load_error,
+        )
 
     async def _call(self, chat: Chat, action: Callable[[ExecutorClient], Awaitable[T]]) -> T:
         """Run `action` against the chat's executor, starting the sandbox again once if it was

@@ -1,8 +1,8 @@
-"""CSV uploads: where the bytes go, what the file and its variable are called, and what may be
+"""Uploads: where the bytes go, what the file and its variables are called, and what may be
 imported from the server's own disk."""
 
 import contextlib
-import keyword
+import errno
 import os
 import re
 import secrets
@@ -13,29 +13,51 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gateway.sandbox.files import DIR_FLAGS
-from shared.errors import Conflict, ErrorCode, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from shared.errors import (
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    InvalidInput,
+    InvalidPath,
+    NotFound,
+    PayloadTooLarge,
+)
+from shared.uploads import identifier
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# name_2.csv, name_3.csv, ...: as many tries for a free name before giving up (409).
+_MAX_SUFFIX = 1000
 
 
-def safe_filename(name: str | None) -> str:
+def safe_filename(name: str | None, default: str = "upload.csv") -> str:
     """The client's file name cut down to a plain name in the workspace's top folder."""
     base = os.path.basename((name or "").replace("\\", "/"))
     cleaned = _UNSAFE.sub("_", base).strip("._")
     if not cleaned:
-        return "upload.csv"
+        return default
     return cleaned[:120]
+
+
+def refuse_traversal(name: str | None) -> None:
+    """InvalidPath for a client's file name that tries to leave its folder (`..`, an absolute
+    path): refused, not quietly cut down, since no honest client sends one."""
+    given = (name or "").replace("\\", "/")
+    if given.startswith("/") or ".." in given.split("/"):
+        raise InvalidPath(
+            f"the file name {given[:200]!r} leads out of its folder; send a plain file name"
+        )
 
 
 def variable_name(filename: str) -> str:
     """A Python identifier named after the file: `tdi rentals-2024.csv` -> `tdi_rentals_2024`."""
-    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
-    name = _NOT_IDENTIFIER.sub("_", stem).strip("_").lower() or "df"
-    if name[0].isdigit() or keyword.iskeyword(name) or name.startswith("_"):
-        name = f"df_{name}"
-    return name
+    return identifier(filename.rsplit(".", 1)[0] if "." in filename else filename)
+
+
+def numbered(filename: str, n: int) -> str:
+    """The n-th other name for a file: `sales.csv` -> `sales_2.csv`."""
+    stem, dot, suffix = filename.rpartition(".")
+    return f"{stem}_{n}.{suffix}" if dot and stem else f"{filename}_{n}"
 
 
 class StagedUpload:
@@ -79,6 +101,45 @@ class StagedUpload:
             os.rename(self.name, filename, src_dir_fd=self._dir, dst_dir_fd=self._dir)
         except FileNotFoundError as e:
             raise Conflict("code running in the sandbox moved the uploaded file away") from e
+
+    def keep(self, filename: str, overwrite: bool, avoid: set[str]) -> str:
+        """Give the file its name, or when something has that name already (or it is in
+        `avoid`), the first free one of name_2.ext, name_3.ext, ...; returns the name kept.
+        With `overwrite` a file of that name is replaced; a folder never is."""
+        if overwrite and filename not in avoid:
+            try:
+                # The rule, as in keep_as: relative to the descriptor, nothing followed.
+                os.rename(self.name, filename, src_dir_fd=self._dir, dst_dir_fd=self._dir)
+                return filename
+            except FileNotFoundError as e:
+                raise Conflict("code running in the sandbox moved the uploaded file away") from e
+            except OSError as e:
+                if e.errno not in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+        candidates = [filename] + [numbered(filename, n) for n in range(2, _MAX_SUFFIX + 1)]
+        for candidate in candidates:
+            if candidate in avoid:
+                continue
+            try:
+                # A link fails where the name is taken (rename would replace it), so user code
+                # making that name meanwhile loses nothing. Neither name is followed.
+                os.link(
+                    self.name,
+                    candidate,
+                    src_dir_fd=self._dir,
+                    dst_dir_fd=self._dir,
+                    follow_symlinks=False,
+                )
+            except FileExistsError:
+                continue
+            except FileNotFoundError as e:
+                raise Conflict("code running in the sandbox moved the uploaded file away") from e
+            os.unlink(self.name, dir_fd=self._dir)
+            return candidate
+        raise Conflict(
+            f"'{filename}' and {_MAX_SUFFIX - 1} numbered names like it are taken; rename the "
+            "file, or send overwrite=true to replace it"
+        )
 
     def discard(self) -> None:
         """Remove the staged name (whatever is there now: unlink never follows a link)."""

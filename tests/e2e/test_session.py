@@ -1,12 +1,14 @@
-"""A chat's session from the browser: CSV upload (picker, drag and drop, too large), the
-variables panel and its previews, downloading and deleting files, taking the chat away (a zip,
-a notebook), restarting."""
+"""A chat's session from the browser: uploads (a CSV by picker and by drag and drop, a file past
+the limit, several files of any kind at once), the variables panel and its previews, the files
+panel as a folder tree, downloading and deleting files, taking the chat away (a zip, a notebook),
+restarting."""
 
 import json
 import zipfile
 
 from playwright.sync_api import Page, expect
 
+from tests import data_files
 from tests.e2e.screen import MAX_UPLOAD_BYTES, screenshot, sign_in
 from tests.gateway_process import GatewayProcess
 
@@ -96,18 +98,95 @@ def test_a_file_past_the_limit_is_refused_with_the_reason(
         "#file-input", files=[{"name": "big.csv", "mimeType": "text/csv", "buffer": too_big}]
     )
     status = page.locator("#upload-status")
-    expect(status).to_contain_text("File too large. big.csv was not loaded")
+    expect(status).to_contain_text("File too large. big.csv was not uploaded")
     expect(status).to_contain_text(f"MAX_UPLOAD_BYTES allows ({MAX_UPLOAD_BYTES} bytes)")
     screenshot(page, "error-too-large")
     status.locator("button", has_text="Dismiss").click()
     expect(status).to_be_hidden()
     expect(page.locator("#variables .empty")).to_be_visible()
+    expect(page.locator("#files .empty")).to_be_visible()
 
-    # Anything but a CSV is refused before it is sent.
+
+def test_several_files_of_any_kind_each_with_its_outcome(
+    page: Page, web_gateway: GatewayProcess
+) -> None:
+    sign_in(page, web_gateway)
+    page.click("#new-chat")
+    expect(page.locator(".empty-chat")).to_be_visible()
+    expect(page.locator("#file-input")).not_to_have_attribute("accept", ".csv,text/csv")
     page.set_input_files(
-        "#file-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}]
+        "#file-input",
+        files=[
+            {"name": "report.pdf", "mimeType": "application/pdf", "buffer": data_files.pdf_like()},
+            {
+                "name": "book.xlsx",
+                "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "buffer": data_files.two_sheet_workbook(),
+            },
+            {"name": "fake.parquet", "mimeType": "", "buffer": b"not parquet at all"},
+        ],
     )
-    expect(status).to_contain_text("notes.txt is not a CSV file")
+    report = page.locator('.turn-upload[data-file="report.pdf"]')
+    expect(report).to_contain_text("Uploaded report.pdf · kept as a file")
+    book = page.locator('.turn-upload[data-file="book.xlsx"]')
+    expect(book).to_contain_text(f"Loaded book.xlsx (sheet Sales) as book_sales · 3 {TIMES} 2")
+    expect(book).to_contain_text(f"(sheet Costs 2024) as book_costs_2024 · 2 {TIMES} 3")
+    expect(book.locator("table")).to_have_count(2)
+    fake = page.locator('.turn-upload[data-file="fake.parquet"]')
+    expect(fake).to_contain_text("not loaded: the file could not be read as Parquet")
+
+    # The one that needs reading keeps the list of outcomes up until dismissed.
+    status = page.locator("#upload-status")
+    expect(status.locator(".upload-row")).to_have_count(3)
+    expect(status).to_contain_text("report.pdf: kept as a file")
+    expect(status).to_contain_text(f"book.xlsx: loaded as book_sales (3 {TIMES} 2)")
+    expect(status).to_contain_text("fake.parquet: kept as a file, not loaded")
+    screenshot(page, "upload-any-files")
+    status.locator("button", has_text="Dismiss").click()
+    expect(status).to_be_hidden()
+
+    for path in ("report.pdf", "book.xlsx", "fake.parquet"):
+        expect(page.locator(f'.file-item[data-path="{path}"]')).to_be_visible()
+    for name in ("book_sales", "book_costs_2024"):
+        expect(page.locator(f'.var-item[data-name="{name}"]')).to_be_visible()
+    page.reload()
+    expect(page.locator('.turn-upload[data-file="report.pdf"]')).to_contain_text("kept as a file")
+    expect(page.locator('.turn-upload[data-file="book.xlsx"] .turn-event')).to_have_count(2)
+
+
+def test_the_files_panel_shows_folders_as_a_tree(page: Page, web_gateway: GatewayProcess) -> None:
+    open_prepared_chat(
+        page,
+        web_gateway,
+        "import os\nos.makedirs('out/plots')\n"
+        "for name in ('out/plots/a.txt', 'out/plots/b.txt', 'out/summary.txt', 'top.txt'):\n"
+        "    open(name, 'w').write(name)",
+    )
+    out = page.locator('.folder-item[data-path="out"]')
+    expect(out.locator("> details > summary")).to_contain_text("out3 files")
+    plots = out.locator('.folder-item[data-path="out/plots"]')
+    expect(plots.locator("summary")).to_contain_text("plots2 files")
+    nested = plots.locator('.file-item[data-path="out/plots/a.txt"]')
+    expect(nested.locator(".file-name")).to_have_text("a.txt")
+    # Folders come before files, at every level.
+    files = page.locator("#files > .file-list > li")
+    expect(files).to_have_count(2)
+    expect(files.nth(0)).to_have_attribute("data-path", "out")
+    expect(files.nth(1)).to_have_attribute("data-path", "top.txt")
+    screenshot(page, "files-tree")
+
+    # A closed folder stays closed when the panel is refreshed.
+    out.locator("> details > summary").click()
+    expect(nested).to_be_hidden()
+    expect(page.locator('.file-item[data-path="out/summary.txt"]')).to_be_hidden()
+    page.click("#refresh-panels")
+    expect(page.locator('.file-item[data-path="top.txt"]')).to_be_visible()
+    expect(page.locator('.file-item[data-path="out/summary.txt"]')).to_be_hidden()
+    out.locator("> details > summary").click()
+    expect(nested).to_be_visible()
+    with page.expect_download() as info:
+        nested.locator("a[download]").click()
+    assert info.value.suggested_filename == "a.txt"
 
 
 def test_download_a_file_from_the_files_panel(page: Page, web_gateway: GatewayProcess) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import data_files
 from tests.fake_llm import FakeLLM, say, status, tool
 from tests.gateway_process import GatewayProcess, sse_events
 from tests.services import free_port
@@ -125,6 +126,28 @@ def test_question_about_an_uploaded_csv(
     assert "`rentals`" in prompt
     assert "month (" in prompt and "rentals (int64)" in prompt
     assert "rentals.csv" in prompt
+
+
+def test_the_prompt_describes_every_uploaded_dataset_and_file(
+    agent_gateway: GatewayProcess, chat: str, llm: FakeLLM
+) -> None:
+    files = [
+        ("file", ("book.xlsx", data_files.two_sheet_workbook())),
+        ("file", ("report.pdf", data_files.pdf_like())),
+        ("file", ("broken.parquet", b"not parquet")),
+    ]
+    uploaded = agent_gateway.client.post(f"/upload/{chat}", files=files, timeout=120)
+    assert uploaded.status_code == 200, uploaded.text
+    llm.script(say("Two sheets, a report and a file that is not Parquet."))
+    assert ask(agent_gateway, chat, "what did I upload?").status_code == 200
+    prompt = system_prompt(llm.requests[0])
+    assert (
+        "Uploaded dataset: book.xlsx (sheet 'Costs 2024') loaded as DataFrame "
+        "`book_costs_2024` with shape (2, 3)." in prompt
+    )
+    assert "  columns: item, cost, paid" in prompt
+    assert f"Uploaded file: report.pdf, {len(data_files.pdf_like())} bytes, kept in" in prompt
+    assert "Uploaded file: broken.parquet" in prompt and "not loaded as parquet" in prompt
 
 
 def test_step_limit_is_said_not_failed(

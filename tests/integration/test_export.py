@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from tests import data_files
 from tests.gateway_process import GatewayProcess
 
 CSV = b"region,units\nnorth,3\nsouth,4\neast,5\n"
@@ -79,6 +80,61 @@ def test_a_chat_exports_as_a_notebook_that_runs_again(
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     assert values(notebook) == exported
+
+
+def test_uploads_of_every_format_export_as_the_code_that_loads_them(
+    gateway: GatewayProcess, chat_id: str, tmp_path: Path
+) -> None:
+    files = {
+        "book.xlsx": data_files.two_sheet_workbook(),
+        "towns.csv": data_files.latin1_semicolons(),
+        "cities.parquet": data_files.parquet(),
+        "visits.jsonl": data_files.json_lines(),
+        "budget.xls": data_files.xls(),
+        "report.pdf": data_files.pdf_like(),
+        "broken.parquet": b"not parquet",
+    }
+    parts = [("file", (name, data)) for name, data in files.items()]
+    response = gateway.client.post(f"/upload/{chat_id}", files=parts, timeout=120)
+    assert response.status_code == 200, response.text
+    # As one string: IPython would wrap a long list where the sandbox does not.
+    summary = (
+        "str([float(book_costs_2024.cost.sum()), int(book_sales.units.sum()), "
+        "towns.ville.tolist(), cities.temp.tolist(), int(visits.visits.sum()), "
+        "int(budget.amount.sum())])"
+    )
+    in_chat = gateway.run(chat_id, summary)["result"]
+
+    notebook = nbformat.reads(gateway.client.get(f"/chat/{chat_id}/export.ipynb").text, 4)
+    nbformat.validate(notebook)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert code[:5] == [
+        "import pandas as pd\n\n"
+        "book_sales = pd.read_excel('book.xlsx', sheet_name='Sales')\n"
+        "book_costs_2024 = pd.read_excel('book.xlsx', sheet_name='Costs 2024')",
+        "import pandas as pd\n\ntowns = pd.read_csv('towns.csv', sep=';', encoding='latin-1')",
+        "import pandas as pd\n\ncities = pd.read_parquet('cities.parquet')",
+        "import pandas as pd\n\nvisits = pd.read_json('visits.jsonl', lines=True)",
+        "import pandas as pd\n\nbudget = pd.read_excel('budget.xls', sheet_name='Budget')",
+    ]
+    notes = [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
+    assert "Uploaded `report.pdf`, kept as a file." in notes
+    assert any(
+        n.startswith("Uploaded `broken.parquet`, kept as a file: it was not loaded") for n in notes
+    )
+
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    NotebookClient(
+        notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    assert values(notebook) == [in_chat]
+
+    script = gateway.client.get(f"/chat/{chat_id}/export.py").text
+    compile(script, "export.py", "exec")
+    assert "towns = pd.read_csv('towns.csv', sep=';', encoding='latin-1')" in script
+    report = gateway.client.get(f"/chat/{chat_id}/export.md").text
+    assert "`book_sales` 3 x 2" in report
 
 
 def test_a_chat_exports_as_a_script_and_a_report(gateway: GatewayProcess, chat_id: str) -> None:

@@ -20,6 +20,8 @@ CHAT_ROUTES = [
     ("GET", "/variable/{chat}/secret?format=csv", {}),
     ("POST", "/upload_csv/{chat}", {"files": {"file": ("secret.csv", b"a,b\n1,2\n")}}),
     ("POST", "/upload_csv/{chat}", {"json": {"file_path": "/etc/passwd"}}),
+    ("POST", "/upload/{chat}", {"files": {"file": ("secret.pdf", b"%PDF-1.7\n")}}),
+    ("POST", "/upload/{chat}", {"json": {"file_path": "/etc/passwd"}}),
     ("POST", "/restart/{chat}", {}),
     ("GET", "/chat/{chat}/messages", {}),
     ("DELETE", "/chat/{chat}", {}),

@@ -1,6 +1,7 @@
 """Liveness of the gateway and the services it needs."""
 
 import asyncio
+import dataclasses
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -10,6 +11,15 @@ from pydantic import BaseModel
 from shared.errors import ErrorCode
 
 router = APIRouter(tags=["health"])
+
+
+class PoolReport(BaseModel):
+    """The warm pool (SANDBOX_POOL_SIZE): how many sandboxes it keeps, how many wait now, and
+    why filling it fails, while it does."""
+
+    size: int
+    ready: int
+    error: str | None
 
 
 class Health(BaseModel):
@@ -25,6 +35,7 @@ class Health(BaseModel):
     # the running-queries journal and the log).
     workers: int
     process: str
+    pool: PoolReport
 
 
 class HealthDown(Health):
@@ -39,9 +50,11 @@ async def health(request: Request) -> JSONResponse:
     """200 when Redis and the Docker engine answer, else 503 naming what is down."""
     app = request.app.state
     checks: dict[str, str] = {}
+    pool = PoolReport(size=app.pool.size, ready=0, error=None)
     try:
         await app.redis.ping()
         checks["redis"] = "ok"
+        pool = PoolReport(**dataclasses.asdict(await app.pool.status()))
     except Exception as e:  # any failure means "down"; the message tells which
         checks["redis"] = f"down: {e}"
     try:
@@ -57,6 +70,7 @@ async def health(request: Request) -> JSONResponse:
         sandbox_folders_noexec=app.sandbox_folders_noexec,
         workers=app.settings.effective_gateway_workers,
         process=app.owners.id,
+        pool=pool,
     )
     if report.status == "ok":
         return JSONResponse(report.model_dump())

@@ -1,4 +1,4 @@
-"""A chat's session state: variables, restart, CSV upload."""
+"""A chat's session state: variables, restart, uploads (a CSV, or any files)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -12,7 +12,17 @@ from starlette.datastructures import UploadFile
 from gateway.api.deps import ChatDep, SessionsDep, SettingsDep
 from gateway.api.openapi import errors
 from gateway.api.routes.files import disposition
-from gateway.sandbox.uploads import open_import, safe_filename
+from gateway.sandbox.upload_models import (
+    DELIMITERS,
+    ENCODINGS,
+    MAX_UPLOAD_FILES,
+    Delimiter,
+    Encoding,
+    IncomingFile,
+    UploadResult,
+    upload_options,
+)
+from gateway.sandbox.uploads import open_import, refuse_traversal, safe_filename
 from shared.errors import ErrorCode, InvalidInput, NotFound, PayloadTooLarge, Unprocessable
 from shared.protocol import LoadCsvResult, VariableInfo, VariableValue
 
@@ -47,6 +57,49 @@ _UPLOAD_BODY = {
             "encoding": {"file": {"contentType": "text/csv"}},
         },
         "application/json": {"schema": ImportRequest.model_json_schema()},
+    },
+}
+
+
+_DELIMITER_TEXT = "CSV/TSV: the delimiter, instead of detecting it"
+_ENCODING_TEXT = "CSV/TSV/JSON: the text encoding, instead of detecting it"
+_OVERWRITE_TEXT = "replace a file and a variable of the same name, instead of numbering the new"
+
+
+class ImportAnyRequest(ImportRequest):
+    delimiter: Delimiter | None = Field(default=None, description=_DELIMITER_TEXT)
+    encoding: Encoding | None = Field(default=None, description=_ENCODING_TEXT)
+    overwrite: bool | None = Field(default=None, description=_OVERWRITE_TEXT)
+
+
+# The option fields a multipart upload may have beside its files (query parameters work too).
+_OPTION_FIELDS = ("delimiter", "encoding", "overwrite")
+_OPTIONS_SCHEMA = {
+    "delimiter": {"type": "string", "enum": list(DELIMITERS), "description": _DELIMITER_TEXT},
+    "encoding": {"type": "string", "enum": list(ENCODINGS), "description": _ENCODING_TEXT},
+    "overwrite": {"type": "string", "enum": ["true", "false"], "description": _OVERWRITE_TEXT},
+}
+_UPLOAD_ANY_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "minItems": 1,
+                        "maxItems": MAX_UPLOAD_FILES,
+                    },
+                    **_OPTIONS_SCHEMA,
+                },
+                "required": ["file"],
+                "additionalProperties": False,
+            },
+            "encoding": {"file": {"contentType": "application/octet-stream"}},
+        },
+        "application/json": {"schema": ImportAnyRequest.model_json_schema()},
     },
 }
 _CSV = {"content": {"text/csv": {"schema": {"type": "string"}}}}
@@ -135,6 +188,91 @@ async def upload_csv(
     raise InvalidInput(
         'send the CSV as multipart/form-data (field "file") or JSON {"file_path": ...}'
     )
+
+
+@router.post(
+    "/upload/{chat_id}",
+    responses=errors(400, 403, 409, 502, 503, 504),
+    openapi_extra={"requestBody": _UPLOAD_ANY_BODY},
+)
+async def upload(
+    chat: ChatDep,
+    request: Request,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    delimiter: Annotated[Delimiter | None, Query(description=_DELIMITER_TEXT)] = None,
+    encoding: Annotated[Encoding | None, Query(description=_ENCODING_TEXT)] = None,
+    overwrite: Annotated[bool, Query(description=_OVERWRITE_TEXT)] = False,
+) -> UploadResult:
+    """Upload any files (multipart field `file`, repeated) or import `{"file_path": ...}` from
+    IMPORT_DIR: each is kept in the workspace, and CSV, TSV, Excel, Parquet, Feather, JSON and
+    JSON Lines files are also loaded as DataFrames. A result per file."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        async with request.form(
+            max_files=MAX_UPLOAD_FILES, max_fields=_MAX_FIELDS + len(_OPTION_FIELDS)
+        ) as form:
+            uploads: list[UploadFile] = []
+            fields: dict[str, str] = {}
+            for key, value in form.multi_items():
+                if key == "file" and isinstance(value, UploadFile):
+                    uploads.append(value)
+                elif key in _OPTION_FIELDS and isinstance(value, str):
+                    fields[key] = value
+                else:
+                    raise Unprocessable(
+                        f'unexpected form field "{key[:40]}": send the files as the field '
+                        '"file" (repeated), and optionally delimiter, encoding, overwrite'
+                    )
+            if not uploads:
+                raise Unprocessable('send the files as the multipart form field "file"')
+            options = upload_options(
+                fields.get("delimiter", delimiter),
+                fields.get("encoding", encoding),
+                _flag(fields["overwrite"]) if "overwrite" in fields else overwrite,
+            )
+            for part in uploads:
+                refuse_traversal(part.filename)
+            # Starlette spooled the whole body before the route runs: each size is known.
+            incoming = [
+                IncomingFile(
+                    name=part.filename or "",
+                    filename=safe_filename(part.filename, "upload"),
+                    chunks=_read(part.file),
+                    size=part.size,
+                )
+                for part in uploads
+            ]
+            return await sessions.upload(chat, incoming, options)
+    if content_type.startswith("application/json"):
+        try:
+            body = ImportAnyRequest.model_validate_json(await request.body())
+        except ValidationError as e:
+            raise Unprocessable(f'send {{"file_path": "..."}}: {e.errors()[0]["msg"]}') from e
+        options = upload_options(
+            delimiter if body.delimiter is None else body.delimiter,
+            encoding if body.encoding is None else body.encoding,
+            overwrite if body.overwrite is None else body.overwrite,
+        )
+        source = await asyncio.to_thread(open_import, settings.import_dir, body.file_path)
+        with source.file as f:
+            if source.size > settings.max_upload_bytes:
+                raise PayloadTooLarge(
+                    f"the file has {source.size} bytes; "
+                    f"MAX_UPLOAD_BYTES is {settings.max_upload_bytes}"
+                )
+            name = safe_filename(source.name, "upload")
+            incoming = [IncomingFile(source.name, name, _read(f), source.size)]
+            return await sessions.upload(chat, incoming, options)
+    raise InvalidInput(
+        'send the files as multipart/form-data (field "file", repeated) or JSON {"file_path": ...}'
+    )
+
+
+def _flag(value: str) -> bool:
+    if value in ("true", "false"):
+        return value == "true"
+    raise Unprocessable(f"overwrite must be true or false, not {value[:20]!r}")
 
 
 async def _read(f: BinaryIO) -> AsyncIterator[bytes]:

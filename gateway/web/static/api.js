@@ -160,13 +160,14 @@ function parseEvent(block) {
 }
 
 /**
- * Upload a CSV as multipart (field `file`) with XMLHttpRequest, whose upload progress events
- * fetch lacks. `onProgress(fraction)` while the bytes go up; resolves with the server's answer.
+ * Upload one file of any kind (multipart field `file` of POST /upload) with XMLHttpRequest, whose
+ * upload progress events fetch lacks. `onProgress(fraction)` while the bytes go up; resolves with
+ * the server's result for the file (kind "dataset" or "file"), rejects with its error.
  */
-export function uploadCsv(chatId, file, onProgress) {
+export function uploadFile(chatId, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", `/upload_csv/${enc(chatId)}`);
+    xhr.open("POST", `/upload/${enc(chatId)}`);
     xhr.responseType = "json";
     xhr.setRequestHeader("accept", "application/json");
     xhr.upload.addEventListener("progress", (e) => {
@@ -175,7 +176,7 @@ export function uploadCsv(chatId, file, onProgress) {
     xhr.upload.addEventListener("load", () => onProgress(1));
     xhr.addEventListener("load", () => {
       if (xhr.status >= 200 && xhr.status < 300) {
-        resolve(xhr.response);
+        resolve(xhr.response.files[0]);
         return;
       }
       const error = new ApiError(xhr.status, detailText(xhr.response, xhr.status), codeOf(xhr.response));

@@ -103,7 +103,7 @@ export class ChatView {
     const upload = h(
       "button",
       { class: "chip chip-upload", type: "button", onClick: () => this.hooks.uploadRequested() },
-      "Upload a CSV…",
+      "Upload data…",
     );
     this.empty = h(
       "div",
@@ -112,7 +112,7 @@ export class ChatView {
       h(
         "p",
         { class: "muted" },
-        "Ask a question, run Python with “Run code”, or drop a CSV file here to load it as a DataFrame.",
+        "Ask a question, run Python with “Run code”, or drop files here: CSV, Excel, Parquet and JSON load as DataFrames.",
       ),
       h("div", { class: "chips" }, chips, upload),
     );
@@ -247,11 +247,12 @@ export class ChatView {
     if (this.controller) this.controller.abort();
   }
 
+  /** A file just uploaded: the server's result for it (POST /upload). */
   addUpload(result) {
     const entry = {
       file: result.path,
-      variable: result.variable,
-      shape: result.shape,
+      datasets: result.datasets,
+      load_error: result.load_error,
       created_at: new Date().toISOString(),
     };
     this.append(uploadMessage(entry, result));

@@ -1,5 +1,5 @@
-// The session panels: the chat's variables (click one for a preview) and its files (download;
-// images previewed). Refreshed after every query, upload and restart.
+// The session panels: the chat's variables (click one for a preview) and its files as a folder
+// tree (download, delete; images previewed). Refreshed after every query, upload and restart.
 
 import { api, archiveUrl, exportUrl, listedFileUrl, variableCsvUrl } from "./api.js";
 import { fill, formatBytes, formatDate, formatShape, h, icon } from "./dom.js";
@@ -21,6 +21,8 @@ export class Panels {
     this.filesCount = filesCount;
     this.chatId = null;
     this.generation = 0;
+    // Folders the user closed, by chat and path: a refresh keeps them closed.
+    this.closed = new Set();
   }
 
   show(chatId) {
@@ -63,7 +65,7 @@ export class Panels {
   renderVariables(variables) {
     this.variablesCount.textContent = variables.length ? String(variables.length) : "";
     if (!variables.length) {
-      const text = "No variables yet. Run code or upload a CSV; what it defines shows up here.";
+      const text = "No variables yet. Run code or upload data; what it defines shows up here.";
       fill(this.variablesEl, h("p", { class: "empty" }, text));
       return;
     }
@@ -95,11 +97,43 @@ export class Panels {
     this.filesCount.textContent = files.length ? String(files.length) : "";
     const takeAway = this.takeAway(files.length > 0);
     if (!files.length) {
-      const text = "No files yet. Uploaded CSVs, plots and files your code saves appear here.";
+      const text = "No files yet. Uploaded files, plots and files your code saves appear here.";
       fill(this.filesEl, h("p", { class: "empty" }, text), takeAway);
       return;
     }
-    fill(this.filesEl, h("ul", { class: "file-list" }, files.map((f) => this.fileItem(f))), takeAway);
+    fill(this.filesEl, this.folderList(folderTree(files)), takeAway);
+  }
+
+  /** A folder's entries: its folders first (each open unless closed before), then its files. */
+  folderList(folder) {
+    const folders = [...folder.folders.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return h(
+      "ul",
+      { class: "file-list" },
+      folders.map((sub) => this.folderItem(sub)),
+      folder.files.map((f) => this.fileItem(f)),
+    );
+  }
+
+  folderItem(folder) {
+    const key = `${this.chatId}/${folder.path}`;
+    const details = h(
+      "details",
+      { class: "folder", open: !this.closed.has(key) },
+      h(
+        "summary",
+        { class: "folder-summary", title: folder.path },
+        h("span", { class: "folder-icon" }, icon("folder")),
+        h("span", { class: "folder-name" }, folder.name),
+        h("span", { class: "file-meta" }, plural(folder.count, "file")),
+      ),
+      this.folderList(folder),
+    );
+    details.addEventListener("toggle", () => {
+      if (details.open) this.closed.delete(key);
+      else this.closed.add(key);
+    });
+    return h("li", { class: "folder-item", dataset: { path: folder.path } }, details);
   }
 
   /** Links to take the chat away: its files as a zip, and the chat as a notebook, script or report. */
@@ -149,7 +183,7 @@ export class Panels {
     const text = h(
       "span",
       { class: "file-text" },
-      h("span", { class: "file-name", title: f.path }, f.path),
+      h("span", { class: "file-name", title: f.path }, f.path.split("/").pop()),
       h("span", { class: "file-meta" }, `${formatBytes(f.size)} · ${formatDate(f.modified)}`),
     );
     const download = h(
@@ -205,6 +239,33 @@ export class Panels {
     };
     load(0);
   }
+}
+
+/**
+ * The listing's paths (`a/b/c.csv`) as a tree: {name, path, count, folders: Map, files: []};
+ * each file stays under the folders its path names, in the listing's order.
+ */
+export function folderTree(files) {
+  const root = { name: "", path: "", count: 0, folders: new Map(), files: [] };
+  for (const f of files) {
+    const parts = f.path.split("/");
+    let folder = root;
+    folder.count += 1;
+    for (const part of parts.slice(0, -1)) {
+      if (!folder.folders.has(part)) {
+        const path = folder.path ? `${folder.path}/${part}` : part;
+        folder.folders.set(part, { name: part, path, count: 0, folders: new Map(), files: [] });
+      }
+      folder = folder.folders.get(part);
+      folder.count += 1;
+    }
+    folder.files.push(f);
+  }
+  return root;
+}
+
+function plural(n, word) {
+  return `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function variableBody(chatId, value, load) {

@@ -287,32 +287,53 @@ export class AnswerView {
   }
 }
 
+/**
+ * An upload in the conversation: each DataFrame it was loaded as (a line per sheet of a
+ * workbook), or the file it was kept as, with why it was not loaded when it claimed to be data.
+ * `result`, the server's answer just now, adds each frame's first rows. History entries written
+ * before any file could be uploaded name one CSV's `variable` and `shape`.
+ */
 export function uploadMessage(entry, result = null) {
-  const shape = formatShape(entry.shape);
-  const line = h(
-    "div",
-    { class: "turn-event" },
-    icon("table"),
-    h(
-      "span",
-      {},
-      "Loaded ",
-      h("strong", {}, entry.file),
-      " as ",
-      h("code", {}, entry.variable),
-      shape ? ` · ${shape}` : "",
-    ),
-    when(entry.created_at),
-  );
-  if (!result || !result.columns) return line;
-  const head = (result.head || []).slice(0, 5);
-  const table = h(
-    "table",
-    { class: "frame" },
-    h("thead", {}, h("tr", {}, result.columns.map((c) => h("th", {}, c)))),
-    h("tbody", {}, head.map((row) => h("tr", {}, result.columns.map((c) => h("td", {}, cellText(row[c])))))),
-  );
-  return h("div", { class: "turn-upload" }, line, h("div", { class: "table-wrap" }, table));
+  const datasets = entry.datasets?.length
+    ? entry.datasets
+    : entry.variable
+      ? [{ variable: entry.variable, shape: entry.shape }]
+      : [];
+  const time = when(entry.created_at);
+  if (!datasets.length) {
+    const why = entry.load_error ? h("span", { class: "load-error" }, ` · not loaded: ${entry.load_error}`) : null;
+    const line = h(
+      "div",
+      { class: "turn-event" },
+      icon("file"),
+      h("span", {}, "Uploaded ", h("strong", {}, entry.file), " · kept as a file", why),
+      time,
+    );
+    return h("div", { class: "turn-upload", dataset: { file: entry.file } }, line);
+  }
+  const heads = new Map((result?.datasets || []).map((d) => [d.variable, d]));
+  const parts = datasets.map((d, i) => {
+    const shape = formatShape(d.shape);
+    const sheet = d.sheet !== null && d.sheet !== undefined ? ` (sheet ${d.sheet})` : "";
+    const line = h(
+      "div",
+      { class: "turn-event" },
+      icon("table"),
+      h("span", {}, "Loaded ", h("strong", {}, entry.file), sheet, " as ", h("code", {}, d.variable), shape ? ` · ${shape}` : ""),
+      i === 0 ? time : null,
+    );
+    const full = heads.get(d.variable);
+    if (!full || !full.columns) return line;
+    const head = (full.head || []).slice(0, 5);
+    const table = h(
+      "table",
+      { class: "frame" },
+      h("thead", {}, h("tr", {}, full.columns.map((c) => h("th", {}, c)))),
+      h("tbody", {}, head.map((row) => h("tr", {}, full.columns.map((c) => h("td", {}, cellText(row[c])))))),
+    );
+    return [line, h("div", { class: "table-wrap" }, table)];
+  });
+  return h("div", { class: "turn-upload", dataset: { file: entry.file } }, parts);
 }
 
 export function restartMessage(entry) {

@@ -1,15 +1,15 @@
-// CSV upload: by the file picker or by dropping files on the chat, one file at a time, with a
-// progress bar while the bytes go up and the server's answer (413, 400, 409...) shown in place.
+// Uploads of any files: by the file picker or by dropping them on the chat, several at once. Each
+// file goes up on its own (so one too large or refused does not hold back the rest), with a row
+// that shows its progress, then what became of it: loaded as DataFrames, kept as a file, kept
+// but not loaded (and why), or refused (413, 409, ...). The rows stay when one needs reading.
 
-import { uploadCsv } from "./api.js";
-import { fill, formatBytes, h } from "./dom.js";
+import { uploadFile } from "./api.js";
+import { fill, formatBytes, formatShape, h } from "./dom.js";
 
-function isCsv(file) {
-  return /\.csv$/i.test(file.name) || file.type === "text/csv";
-}
+const TITLES = { payload_too_large: "File too large. ", disk_quota_exceeded: "Disk limit reached. " };
 
 export class Uploader {
-  /** hooks: view() the open ChatView (or null); done(view, result); busy(view). */
+  /** hooks: view() the open ChatView (or null); done(view, result) per file kept; changed(id). */
   constructor({ status, input, overlay, dropZone }, hooks) {
     this.status = status;
     this.input = input;
@@ -61,46 +61,57 @@ export class Uploader {
       this.error("Wait for the running query to finish before uploading.");
       return;
     }
-    for (const file of files) {
-      if (!isCsv(file)) {
-        this.error(`${file.name} is not a CSV file; only .csv files can be loaded.`);
-        return;
-      }
-    }
+    const list = h("ul", { class: "upload-list" });
+    this.show(list);
     view.setBusy("upload");
+    let attention = false;
     try {
       for (const file of files) {
-        if (!(await this.one(view, file))) break;
+        const row = h("li", { class: "upload-row" });
+        list.append(row);
+        if (!(await this.one(view, file, row))) attention = true;
       }
     } finally {
       view.setBusy(null);
       this.hooks.changed(view.id);
     }
+    if (!attention) {
+      this.hide();
+      return;
+    }
+    const dismiss = h("button", { class: "link-button", type: "button", onClick: () => this.hide() }, "Dismiss");
+    this.status.append(h("div", { class: "upload-actions" }, dismiss));
+    if (list.querySelector(".upload-error")) this.status.classList.add("failed");
   }
 
-  async one(view, file) {
+  /** Upload one file, its progress and outcome shown in `row`; true when nothing needs reading. */
+  async one(view, file, row) {
     const bar = h("progress", { max: "100", value: "0", "aria-label": `Uploading ${file.name}` });
     const percent = h("span", { class: "percent" }, "0%");
     const label = h("span", { class: "upload-name" }, `Uploading ${file.name} (${formatBytes(file.size)})`);
-    this.show(h("div", { class: "upload-row" }, label, bar, percent));
+    fill(row, label, bar, percent);
+    let result;
     try {
-      const result = await uploadCsv(view.id, file, (fraction) => {
+      result = await uploadFile(view.id, file, (fraction) => {
         const value = Math.round(fraction * 100);
         bar.value = value;
         percent.textContent = `${value}%`;
         if (fraction >= 1) {
-          label.textContent = `Loading ${file.name} into the sandbox…`;
-          bar.removeAttribute("value"); // indeterminate while pandas reads it
+          label.textContent = `Storing ${file.name}…`;
+          bar.removeAttribute("value"); // indeterminate while the sandbox reads it
           percent.textContent = "";
         }
       });
-      this.hide();
-      this.hooks.done(view, result);
-      return true;
     } catch (e) {
-      this.error(`${file.name} was not loaded: ${e.detail || e.message}`, e.code);
+      const title = TITLES[e.code] || "";
+      fill(row, h("span", { class: "upload-error" }, title, `${file.name} was not uploaded: ${e.detail || e.message}`));
+      row.setAttribute("role", "alert");
       return false;
     }
+    this.hooks.done(view, result);
+    fill(row, h("span", { class: "upload-outcome" }, outcome(result)));
+    if (result.load_error) row.classList.add("warn");
+    return !result.load_error;
   }
 
   show(content) {
@@ -116,10 +127,20 @@ export class Uploader {
 
   error(message, code = null) {
     const dismiss = h("button", { class: "link-button", type: "button", onClick: () => this.hide() }, "Dismiss");
-    const titles = { payload_too_large: "File too large. ", disk_quota_exceeded: "Disk limit reached. " };
-    const title = titles[code] || "";
+    const title = TITLES[code] || "";
     const text = h("span", { class: "upload-error" }, title, message);
     this.show(h("div", { class: "upload-row", role: "alert" }, text, dismiss));
     this.status.classList.add("failed");
   }
+}
+
+/** What became of one uploaded file, in a line. */
+export function outcome(result) {
+  const kept = result.path !== result.name ? ` as ${result.path}` : "";
+  if (result.datasets.length) {
+    const names = result.datasets.map((d) => `${d.variable} (${formatShape(d.shape)})`).join(", ");
+    return `${result.name}: loaded as ${names}`;
+  }
+  if (result.load_error) return `${result.name}: kept${kept} as a file, not loaded: ${result.load_error}`;
+  return `${result.name}: kept${kept} as a file`;
 }

@@ -48,6 +48,8 @@ COMMANDS: list[pipe.Command] = [
     pipe.variable_request("df", 0, 100, 12.5),
     pipe.csv_request("df", 12),
     pipe.load_csv_request("/workspace/a.csv", "a.csv", "a", 12.5),
+    pipe.load_request("/workspace/b.xlsx", "b.xlsx", "b", "excel", None, None, False, [], 12.5),
+    pipe.load_request("/workspace/c.csv", "c.csv", "c", "csv", ";", "latin-1", True, ["a"], 1),
 ]
 
 

@@ -50,6 +50,12 @@ def test_streams_uploads_and_downloads_have_their_media_types(document: dict[str
     upload = paths["/upload_csv/{chat_id}"]["post"]["requestBody"]["content"]
     assert set(upload) == {"multipart/form-data", "application/json"}
     assert upload["multipart/form-data"]["schema"]["required"] == ["file"]
+    upload_any = paths["/upload/{chat_id}"]["post"]
+    body = upload_any["requestBody"]["content"]
+    assert set(body) == {"multipart/form-data", "application/json"}
+    assert body["multipart/form-data"]["schema"]["properties"]["file"]["type"] == "array"
+    assert {p["name"] for p in upload_any["parameters"]} >= {"delimiter", "encoding", "overwrite"}
+    assert {"400", "403", "409", "413", "422"} <= set(upload_any["responses"])
     assert set(paths["/variable/{chat_id}/{name}"]["get"]["responses"]["200"]["content"]) == {
         "application/json",
         "text/csv",

@@ -80,6 +80,10 @@ async def test_records_of_earlier_versions_load_with_defaults_for_what_they_lack
     upload, code, failed, query, interrupted, restart = await store.messages(chat.chat_id)
 
     assert isinstance(upload, UploadRecord) and upload.shape == [3, 2]
+    # Before any file could be uploaded, an upload was a CSV loaded as `variable`.
+    [dataset] = upload.loaded()
+    assert (dataset.variable, dataset.shape, dataset.reader) == ("rentals", [3, 2], "read_csv")
+    assert (upload.format, upload.datasets, upload.load_error) == (None, [], None)
     assert isinstance(code, CodeRecord) and code.result is not None
     assert code.result.result == "2"
     # Fields the first versions did not write get their defaults.

@@ -3,8 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sandbox.uploads import StagedUpload, open_import, safe_filename, variable_name
-from shared.errors import Forbidden, InvalidInput, NotFound
+from gateway.sandbox.upload_models import UploadOptions, upload_options
+from gateway.sandbox.uploads import (
+    StagedUpload,
+    numbered,
+    open_import,
+    refuse_traversal,
+    safe_filename,
+    variable_name,
+)
+from shared.errors import Forbidden, InvalidInput, InvalidPath, NotFound, Unprocessable
 
 
 @pytest.mark.parametrize(
@@ -133,3 +141,77 @@ def test_staged_upload_refuses_a_name_that_exists_and_discards_cleanly(
     staged.close()
     assert os.listdir(workspace) == []
     assert canary.read_text() == "root's"
+
+
+def stage(workspace: Path, name: str, data: bytes) -> StagedUpload:
+    staged = StagedUpload(workspace, name)
+    staged.write(data)
+    staged.hand_to_sandbox(os.getuid())
+    return staged
+
+
+def test_keep_numbers_a_taken_name_and_replaces_only_when_asked(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "data.csv").write_text("mine")
+    (workspace / "folder.csv").mkdir()
+    kept = []
+    for name, overwrite, avoid in [
+        ("data.csv", False, set()),
+        ("data.csv", False, set()),
+        ("data.csv", True, {"data.csv"}),  # the same upload's own file is never replaced
+        ("folder.csv", True, set()),  # a folder never is
+        ("data.csv", True, set()),
+    ]:
+        staged = stage(workspace, name, f"{len(kept)}".encode())
+        kept.append(staged.keep(name, overwrite, avoid))
+        staged.close()
+    assert kept == ["data_2.csv", "data_3.csv", "data_4.csv", "folder_2.csv", "data.csv"]
+    assert (workspace / "data.csv").read_text() == "4"
+    assert (workspace / "data_2.csv").read_text() == "0"
+    assert sorted(p.name for p in workspace.iterdir()) == [
+        "data.csv",
+        "data_2.csv",
+        "data_3.csv",
+        "data_4.csv",
+        "folder.csv",
+        "folder_2.csv",
+    ]
+
+
+def test_keep_links_no_link_user_code_put_in_its_place(tmp_path: Path, canary: Path) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "data.csv").symlink_to(canary)
+    staged = stage(workspace, "data.csv", b"new")
+    assert staged.keep("data.csv", False, set()) == "data_2.csv"
+    staged.close()
+    assert canary.read_text() == "root's"
+    assert (workspace / "data.csv").is_symlink()
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [("sales.csv", "sales_2.csv"), ("archive.tar.gz", "archive.tar_2.gz"), ("README", "README_2")],
+)
+def test_numbered(filename: str, expected: str) -> None:
+    assert numbered(filename, 2) == expected
+
+
+@pytest.mark.parametrize("name", ["../x.csv", "a/../../x.csv", "..\\x.csv", "/etc/passwd"])
+def test_a_name_that_leaves_its_folder_is_refused(name: str) -> None:
+    with pytest.raises(InvalidPath):
+        refuse_traversal(name)
+
+
+@pytest.mark.parametrize("name", ["x.csv", "folder/x.csv", "C:\\Users\\me\\x.csv", "..x.csv", None])
+def test_a_plain_or_nested_name_is_taken(name: str | None) -> None:
+    refuse_traversal(name)
+
+
+def test_upload_options_take_only_what_the_schema_lists() -> None:
+    assert upload_options("tab", "latin-1", True) == UploadOptions("\t", "latin-1", True)
+    assert upload_options(";", None, False).delimiter == ";"
+    for delimiter, encoding in [(";;", None), ('"', None), (None, "zlib"), (None, "UTF8")]:
+        with pytest.raises(Unprocessable):
+            upload_options(delimiter, encoding, False)
