@@ -274,9 +274,11 @@ class SandboxManager:
                 },
             )
         except ImageNotFound as e:
-            raise SandboxError(
-                f"sandbox image '{s.sandbox_image}' is missing; build it with `make images`"
-            ) from e
+            raise self._image_missing() from e
+
+    def _image_missing(self) -> SandboxError:
+        image = self._settings.sandbox_image
+        return SandboxError(f"sandbox image '{image}' is missing; build it with `make images`")
 
     def _ensure_started(self, chat: Chat, uid: int, clean: bool = False) -> Identity:
         """Create or start the chat's container; returns what it was made with. `clean`
@@ -590,20 +592,17 @@ class SandboxManager:
         return True
 
     async def pool_scope(self) -> str:
-        """See _pool_scope; ImageNotFound when the sandbox image is missing."""
-        return await asyncio.to_thread(self._pool_scope)
+        """See _pool_scope; a SandboxError naming the image when it is missing."""
+        try:
+            return await asyncio.to_thread(self._pool_scope)
+        except ImageNotFound as e:
+            raise self._image_missing() from e
 
     async def make_pooled(self, pool_id: str, uid: int, scope: str) -> None:
         """Start a pooled sandbox and wait until its executor answers, its kernel warm; one
         that gets nowhere is removed again."""
         try:
-            try:
-                identity = await asyncio.to_thread(self._make_pooled, pool_id, uid, scope)
-            except ImageNotFound as e:
-                raise SandboxError(
-                    f"sandbox image '{self._settings.sandbox_image}' is missing; build it with "
-                    "`make images`"
-                ) from e
+            identity = await asyncio.to_thread(self._make_pooled, pool_id, uid, scope)
             self._identities[pool_id] = identity
             await self._wait_ready(pool_id)
         except BaseException:

@@ -193,3 +193,12 @@ def executor() -> Iterator[Executor]:
 @pytest.fixture
 def small_output_executor() -> Iterator[Executor]:
     yield from _start({"EXECUTOR_OUTPUT_LIMIT": "1000"})
+
+
+POOL_ID = "pool-0123456789ab"
+
+
+@pytest.fixture
+def pooled_executor() -> Iterator[Executor]:
+    """An executor as the warm pool starts one: serving a pool id, its kernel warmed up."""
+    yield from _start({"EXECUTOR_CHAT_ID": POOL_ID, "EXECUTOR_WARM_IMPORTS": "1"})
