@@ -4,6 +4,9 @@ Parts (--parts, --skip):
   latency: warm {"code": "1+1"} (p50, p99 over N runs), cold create_chat + first result, and
            checkpoint/restore of a 1M-row frame, under every runtime the engine has (runsc
            beside runc): absolute times drift on shared machines, the ratio much less
+  pool:    create_chat + first result from a full warm pool (1+1, and a first pandas DataFrame),
+           beside latency's cold rows (no pool), under the same runtimes; and the background
+           time to make one pooled sandbox ready
   jupyter: the peer, a warm ipykernel on the host, `1+1` N times, with ours/Jupyter
   memory:  --chats chats with a pandas frame, idle, each sandbox's memory (docker stats)
   load:    wrk with 1, 10, 20 and 50 clients over those chats, for each GATEWAY_WORKERS count:
@@ -21,6 +24,8 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -29,11 +34,13 @@ from bench.jupyter_peer import measure_jupyter
 from bench.latency import measure_latency
 from bench.load import measure_load, open_chats, require_wrk, run_in_each, warm_up
 from bench.memory import PANDAS_FRAME, chats_mib
+from bench.pool import POOL_SIZE, measure_pool
 from bench.report import Results, report
+from gateway.sandbox.manager import LABEL_DATA_DIR, LABEL_POOL
 from tests.gateway_process import GatewayProcess, remove_deployment
 from tests.services import redis_server
 
-PARTS = ("latency", "jupyter", "memory", "load")
+PARTS = ("latency", "pool", "jupyter", "memory", "load")
 
 
 def comma_list(text: str) -> list[str]:
@@ -47,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warm", type=int, default=1000, help="warm round trips (and Jupyter's)")
     parser.add_argument("--cold", type=int, default=20, help="cold create-and-run round trips")
     parser.add_argument("--state", type=int, default=5, help="checkpoint and restore rounds")
+    parser.add_argument("--pool", type=int, default=20, help="first results from the pool")
     parser.add_argument(
         "--runtimes",
         default="runsc,runc",
@@ -121,6 +129,23 @@ def measure_memory(
     results.memory["pandas + a 1000-row DataFrame"] = chats_mib(client, chat_ids)
 
 
+@contextmanager
+def started_gateway(env: dict[str, str], log_dir: Path) -> Iterator[GatewayProcess]:
+    log_dir.mkdir()
+    with GatewayProcess(env, log_dir) as gateway:
+        found = gateway.client.get("/health").json()["sandbox_runtime"]
+        runtime = env["SANDBOX_RUNTIME"]
+        assert found == runtime, f"asked for {runtime}, the gateway runs {found}"
+        yield gateway
+
+
+def remove_pooled(client: docker.DockerClient, data_dir: Path) -> None:
+    """The pool a stopped gateway left waiting: idle, but not to be measured beside the rest."""
+    labels = [f"{LABEL_DATA_DIR}={data_dir}", LABEL_POOL]
+    for container in client.containers.list(all=True, filters={"label": labels}):
+        container.remove(force=True)
+
+
 def main() -> None:
     args = parse_args()
     if "load" in args.parts:
@@ -141,20 +166,25 @@ def main() -> None:
                 "SANDBOX_IMAGE": os.environ.get(
                     "SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest"
                 ),
+                # Only the pool part has one: elsewhere it would turn cold starts warm and keep
+                # sandboxes busy starting beside what is measured.
+                "SANDBOX_POOL_SIZE": "0",
             }
-            if "latency" in args.parts:
-                for runtime in results.runtimes:
-                    log_dir = data_dir / f"gateway-{runtime}"
-                    log_dir.mkdir()
-                    # One gateway process, as these rows have always been measured; what more
-                    # workers change is the load part's to show.
-                    single = {**env, "SANDBOX_RUNTIME": runtime, "GATEWAY_WORKERS": "1"}
-                    with GatewayProcess(single, log_dir) as gateway:
-                        found = gateway.client.get("/health").json()["sandbox_runtime"]
-                        assert found == runtime, f"asked for {runtime}, the gateway runs {found}"
-                        results.latency[runtime] = measure_latency(
-                            gateway, client, args.warm, args.cold, args.state
+            for runtime in results.runtimes if {"latency", "pool"} & set(args.parts) else []:
+                # One gateway process, as these rows have always been measured; what more
+                # workers change is the load part's to show.
+                single = {**env, "SANDBOX_RUNTIME": runtime, "GATEWAY_WORKERS": "1"}
+                samples = results.latency.setdefault(runtime, {})
+                if "latency" in args.parts:
+                    with started_gateway(single, data_dir / f"gateway-{runtime}") as gateway:
+                        samples.update(
+                            measure_latency(gateway, client, args.warm, args.cold, args.state)
                         )
+                if "pool" in args.parts:
+                    pooled = {**single, "SANDBOX_POOL_SIZE": str(POOL_SIZE)}
+                    with started_gateway(pooled, data_dir / f"gateway-pool-{runtime}") as gateway:
+                        samples.update(measure_pool(gateway, args.pool))
+                    remove_pooled(client, data_dir)
             if "jupyter" in args.parts:
                 results.jupyter = measure_jupyter(args.warm, data_dir / "jupyter-kernel.log")
             if "memory" in args.parts or "load" in args.parts:

@@ -4,6 +4,7 @@ import time
 
 import docker
 
+from bench.pool import PANDAS_FIRST, first_results
 from tests.gateway_process import GatewayProcess
 
 
@@ -24,18 +25,6 @@ def measure_warm(gateway: GatewayProcess, runs: int) -> list[float]:
         samples.append((time.perf_counter() - started) * 1000)
         assert reply["result"] == "2", reply
     gateway.client.delete(f"/chat/{chat_id}")
-    return samples
-
-
-def measure_cold(gateway: GatewayProcess, runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        chat_id = gateway.client.post("/create_chat").json()["chat_id"]
-        reply = gateway.run(chat_id, "1+1")
-        samples.append((time.perf_counter() - started) * 1000)
-        assert reply["result"] == "2", reply
-        gateway.client.delete(f"/chat/{chat_id}")
     return samples
 
 
@@ -78,8 +67,10 @@ def measure_state(
 def measure_latency(
     gateway: GatewayProcess, client: docker.DockerClient, warm: int, cold: int, state: int
 ) -> dict[str, list[float]]:
-    """Every single-client measure, in milliseconds, on one gateway."""
+    """Every single-client measure, in milliseconds, on one gateway (without a pool: the cold
+    rows are what a chat meets when the pool is empty)."""
     samples = {"warm": measure_warm(gateway, warm)}
-    samples["cold"] = measure_cold(gateway, cold)
+    samples["cold"] = first_results(gateway, "1+1", cold, pooled=False)
+    samples["cold_pandas"] = first_results(gateway, PANDAS_FIRST, cold, pooled=False)
     samples.update(measure_state(gateway, client, state))
     return samples
