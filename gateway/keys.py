@@ -119,14 +119,22 @@ def run_stops() -> str:
     return f"{PREFIX}runs:stop"
 
 
+def run_events(chat_id: str, run_id: str) -> str:
+    """Stream: the events of one run (an agent query or a code run) of the chat, as its SSE
+    stream sends them, for any process to replay and follow; bounded, and expiring once the run
+    has ended (gateway.runs.events)."""
+    return f"{PREFIX}chat:{chat_id}:run:{run_id}:events"
+
+
 def chat_keys(chat_id: str) -> list[str]:
     return [chat(chat_id), chat_messages(chat_id), chat_lock(chat_id)]
 
 
 def running_queries() -> str:
     """Hash chat_id -> the query now running there: JSON with its journal entry's index, the
-    owner id of the gateway process running it, and its query lock's token. Any process finds
-    here the queries whose owner died in the middle of them (gateway.runs.owners)."""
+    owner id of the gateway process running it, its query lock's token and its run id. Any
+    process finds here the queries whose owner died in the middle of them
+    (gateway.runs.owners)."""
     return f"{PREFIX}running"
 
 

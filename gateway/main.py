@@ -31,7 +31,10 @@ from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
 from gateway.auth.github import SIGN_IN_WINDOW_S
 from gateway.chats.store import ChatStore
 from gateway.runs import orphans
+from gateway.runs.background import BackgroundRuns
 from gateway.runs.code import QueryService
+from gateway.runs.events import RunEvents
+from gateway.runs.feed import RunFeed
 from gateway.runs.owners import Owners
 from gateway.runs.stops import RunStops
 from gateway.sandbox import data_mount
@@ -105,6 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.owners = owners
         stops = RunStops(redis)
         app.state.stops = stops
+        run_events = RunEvents(redis, settings.run_events_max, settings.run_events_ttl_s)
+        app.state.run_events = run_events
+        runs = BackgroundRuns(run_events, describe)
+        app.state.runs = runs
+        app.state.run_feed = RunFeed(run_events, chat_store)
         app.state.queries = QueryService(chat_store, sandboxes, settings, stops)
         app.state.sessions = SessionService(chat_store, sandboxes, settings)
         llm = LLM(settings) if settings.llm_configured else None
@@ -115,12 +123,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = Authenticator.create(settings, redis, app.state.local_token)
         adopted = await sandboxes.adopt()
         log.info("gateway process %s: %d sandbox(es) found running", owners.id, len(adopted))
-        await orphans.end_orphans(chat_store, owners, sandboxes)
+        await orphans.end_orphans(chat_store, owners, sandboxes, run_events)
         log_sign_in(settings, app.state.local_token)
         interval = min(_IDLE_CHECK_MAX_INTERVAL_S, settings.sandbox_idle_timeout_s / 4)
         background = [
             asyncio.create_task(_stop_idle_sandboxes(sandboxes, coordination, interval)),
-            asyncio.create_task(orphans.keep_alive(chat_store, owners, sandboxes)),
+            asyncio.create_task(orphans.keep_alive(chat_store, owners, sandboxes, run_events)),
             asyncio.create_task(stops.listen()),
         ]
         if settings.sandbox_pool_size:
@@ -128,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            # The runs still going are journaled interrupted while Redis and Docker are here.
+            await runs.close()
             for task in background:
                 task.cancel()
             for task in background:

@@ -194,6 +194,19 @@ class Settings(BaseSettings):
         default=None,
         description="IMPORT_DIR: server folder upload_csv may import from; unset: none",
     )
+    run_events_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "RUN_EVENTS_TTL_S: how long a run's events stay replayable after its last one; "
+            "later a replay answers from the history"
+        ),
+    )
+    run_events_max: int = Field(
+        default=10_000,
+        ge=100,
+        description="RUN_EVENTS_MAX: events kept per run for replay; older ones are dropped",
+    )
     max_upload_bytes: int = Field(
         default=100 * 1024 * 1024, gt=0, description="MAX_UPLOAD_BYTES: largest upload"
     )

@@ -33,6 +33,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     CHAT_BUSY = "chat_busy"
     RUN_STOPPED = "run_stopped"
+    RUN_INTERRUPTED = "run_interrupted"
+    RUN_NOT_FOUND = "run_not_found"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     DISK_QUOTA_EXCEEDED = "disk_quota_exceeded"
     INVALID_REQUEST = "invalid_request"

@@ -115,6 +115,20 @@ class GatewayProcess:
             assert time.monotonic() < deadline, f"no run started within {within_s} s"
             time.sleep(0.05)
 
+    def wait_for_output(self, chat_id: str, run_id: str, text: str, within_s: float = 30) -> None:
+        """Follow the run's events until its stdout so far is `text`, then let go of them."""
+        printed = ""
+        with self.client.stream(
+            "GET", f"/chat/{chat_id}/runs/{run_id}/events", timeout=within_s
+        ) as response:
+            for event, data in sse_events(response):
+                if event == "output" and data["type"] == "stdout":
+                    printed += data["text"]
+                if printed == text:
+                    return
+                assert event not in ("done", "error"), f"the run ended without printing {text!r}"
+        raise AssertionError(f"the run's stream ended without printing {text!r}")
+
     @contextmanager
     def new_chat(self) -> Iterator[str]:
         """A fresh chat, deleted (with its sandbox and files) afterwards."""
@@ -137,12 +151,21 @@ class GatewayProcess:
 
 def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
     """The (event, data) pairs of a Server-Sent Events response, as they arrive."""
-    event = None
+    for _, event, data in sse_entries(response):
+        yield event, data
+
+
+def sse_entries(response: httpx.Response) -> Iterator[tuple[str | None, str, dict[str, Any]]]:
+    """The (id, event, data) of each event of a Server-Sent Events response, as they arrive."""
+    event_id, event = None, None
     for line in response.iter_lines():
-        if line.startswith("event: "):
+        if line.startswith("id: "):
+            event_id = line.removeprefix("id: ")
+        elif line.startswith("event: "):
             event = line.removeprefix("event: ")
         elif line.startswith("data: ") and event:
-            yield event, json.loads(line.removeprefix("data: "))
+            yield event_id, event, json.loads(line.removeprefix("data: "))
+            event_id, event = None, None
 
 
 def remove_deployment(client: docker.DockerClient, data_dir: Path) -> None:

@@ -10,7 +10,9 @@ from gateway.auth.github import GitHub
 from gateway.auth.tokens import TokenStore
 from gateway.auth.users import User
 from gateway.chats.store import Chat, ChatStore
+from gateway.runs.background import BackgroundRuns
 from gateway.runs.code import QueryService
+from gateway.runs.feed import RunFeed
 from gateway.runs.stops import RunStops
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.state import SessionService
@@ -49,6 +51,14 @@ async def get_stops(request: Request) -> RunStops:
     return cast(RunStops, request.app.state.stops)
 
 
+async def get_runs(request: Request) -> BackgroundRuns:
+    return cast(BackgroundRuns, request.app.state.runs)
+
+
+async def get_run_feed(request: Request) -> RunFeed:
+    return cast(RunFeed, request.app.state.run_feed)
+
+
 async def get_auth(request: Request) -> Authenticator:
     return cast(Authenticator, request.app.state.auth)
 
@@ -69,6 +79,8 @@ QueriesDep = Annotated[QueryService, Depends(get_queries)]
 AgentDep = Annotated[Agent, Depends(get_agent)]
 SessionsDep = Annotated[SessionService, Depends(get_sessions)]
 StopsDep = Annotated[RunStops, Depends(get_stops)]
+RunsDep = Annotated[BackgroundRuns, Depends(get_runs)]
+RunFeedDep = Annotated[RunFeed, Depends(get_run_feed)]
 AuthDep = Annotated[Authenticator, Depends(get_auth)]
 TokensDep = Annotated[TokenStore, Depends(get_tokens)]
 GitHubDep = Annotated[GitHub | None, Depends(get_github)]

@@ -25,12 +25,13 @@ return redis.call('rpush', KEYS[2], ARGV[1]) - 1
 # in the running-queries hash with its owner process and lock token (keys.running_queries),
 # and title an untitled chat. -1: the chat is gone; -2: another query holds the lock.
 # KEYS: lock, chat hash, messages, running-queries hash; ARGV: lock token, lock TTL (ms),
-# record, chat id, owner, title ('' for none).
+# record, chat id, owner, title ('' for none), run id (the record's).
 _BEGIN = """
 if redis.call('exists', KEYS[2]) == 0 then return -1 end
 if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -2 end
 local index = redis.call('rpush', KEYS[3], ARGV[3]) - 1
-redis.call('hset', KEYS[4], ARGV[4], cjson.encode({index=index, owner=ARGV[5], lock=ARGV[1]}))
+redis.call('hset', KEYS[4], ARGV[4],
+  cjson.encode({index=index, owner=ARGV[5], lock=ARGV[1], run=ARGV[7]}))
 if ARGV[6] ~= '' then
   local title = redis.call('hget', KEYS[2], 'title')
   if not title or title == '' then redis.call('hset', KEYS[2], 'title', ARGV[6]) end
@@ -96,6 +97,8 @@ class RunningEntry(BaseModel):
     index: int
     owner: str = ""
     lock: str = ""
+    # The run's id (its record's); empty in an older gateway's entry.
+    run: str = ""
 
     @classmethod
     def parse(cls, raw: str) -> "RunningEntry | None":
@@ -239,6 +242,7 @@ class ChatStore:
                     chat.chat_id,
                     self.owner,
                     "" if chat.title else _title(title),
+                    record.id,
                 ],
             )
         )
@@ -248,7 +252,7 @@ class ChatStore:
             index = int(await asyncio.shield(pending))
             if index >= 0:
                 record.status = "interrupted"
-                record.error = "the client went away before it started"
+                record.error = "it was cancelled before it started"
                 await asyncio.shield(self.finish_query(chat.chat_id, index, record, lock_token))
             raise
         if index == -1:
@@ -265,11 +269,13 @@ class ChatStore:
             args=[index, record.model_dump_json(), chat_id, lock_token],
         )
 
-    async def recover_orphans(self, alive: Callable[[set[str]], Awaitable[set[str]]]) -> list[str]:
+    async def recover_orphans(
+        self, alive: Callable[[set[str]], Awaitable[set[str]]]
+    ) -> list[tuple[str, str]]:
         """Mark the queries whose gateway process died during them as interrupted and free their
-        chats; returns those chats' ids. `alive` says which owners still live: their queries
-        are theirs to finish and are never touched. Safe to run in every process at once: each
-        query is ended once."""
+        chats; returns those chats' ids, each with its run's id ('' when an older gateway ran
+        it). `alive` says which owners still live: their queries are theirs to finish and are
+        never touched. Safe to run in every process at once: each query is ended once."""
         raw_entries = keys.text_hash(await self._redis.hgetall(keys.running_queries()))
         entries = {chat_id: RunningEntry.parse(raw) for chat_id, raw in raw_entries.items()}
         living = await alive({e.owner for e in entries.values() if e is not None and e.owner})
@@ -297,7 +303,7 @@ class ChatStore:
                 ],
             )
             if ended:
-                recovered.append(chat_id)
+                recovered.append((chat_id, entry.run))
         return recovered
 
     async def messages(self, chat_id: str) -> list[HistoryRecord]:
@@ -308,6 +314,18 @@ class ChatStore:
         """The query journaled as running in the chat (by any gateway process), if one is."""
         raw = keys.text_or_none(await self._redis.hget(keys.running_queries(), chat_id))
         return None if raw is None else RunningEntry.parse(raw)
+
+    async def active_runs(self, chat_ids: list[str]) -> dict[str, str]:
+        """The id of the run going on in each of these chats that has one, in one round trip."""
+        if not chat_ids:
+            return {}
+        raws = await self._redis.hmget(keys.running_queries(), chat_ids)
+        active = {}
+        for chat_id, raw in zip(chat_ids, raws, strict=True):
+            entry = None if raw is None else RunningEntry.parse(keys.text(raw))
+            if entry is not None and entry.run:
+                active[chat_id] = entry.run
+        return active
 
     async def query_running(self, chat_id: str) -> bool:
         return bool(await self._redis.exists(keys.chat_lock(chat_id)))

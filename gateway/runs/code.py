@@ -57,12 +57,26 @@ class QueryService:
         self._disk = DiskQuota(settings.sandbox_disk_limit)
 
     async def run_code(self, chat: Chat, code: str, on_event: OnEvent | None = None) -> CodeResult:
-        """Run code the user sent directly, journaled as one message. Cancelled (the streaming
-        client went away), the cell is interrupted and the message marked so."""
+        """Run code the user sent directly, journaled as one message. Cancelled (a stop, or its
+        gateway process stopping), the cell is interrupted and the message marked so."""
         ttl_s = self._settings.sandbox_exec_timeout_s + _LOCK_SLACK_S
         record = CodeRecord(code=code)
         async with journaled_run(self._chats, chat, record, ttl_s, code, self._stops):
-            result = await self.execute(chat, code, record.id, on_event)
+            so_far = ResultBuilder(
+                CodeResult(chat_id=chat.chat_id, message_id=record.id, status="interrupted")
+            )
+
+            async def seen(event: StreamEvent | DisplayEvent | ErrorEvent) -> None:
+                so_far.add(event)
+                if on_event is not None:
+                    await on_event(event)
+
+            try:
+                result = await self.execute(chat, code, record.id, seen)
+            except asyncio.CancelledError:
+                # Stopped: the history keeps what the cell printed and showed until then.
+                record.result = journal_form(so_far.result(), CellResult)
+                raise
             record.result = journal_form(result, CellResult)
         return result
 

@@ -10,7 +10,7 @@ It takes the chat's query lock (Conflict when another run holds it), journals th
 - it raised anything else (a Docker or Redis failure, a bug): the traceback is logged, the
   record is `failed` with a message saying so, and an AppError (500) with that message goes on
   in its place, so the client gets JSON. A RedisError goes on as itself: the app answers it 503;
-- it was cancelled (the client went away): `interrupted`;
+- it was cancelled (its gateway process is stopping, gateway.runs.background): `interrupted`;
 - it was stopped (`POST /chat/{chat_id}/stop`, from any gateway process, through `stops`):
   `interrupted`, and RunStopped goes on in place of the cancellation.
 The end is journaled before the lock is released, even when the run is cancelled again
@@ -21,8 +21,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from redis.exceptions import RedisError
@@ -34,11 +35,26 @@ from shared.errors import AppError, Conflict, ErrorCode
 
 log = logging.getLogger(__name__)
 
-CLIENT_GONE = "the client went away; the running code was interrupted"
+CANCELLED = "the gateway process running it stopped; the running code was interrupted"
 STOPPED = "stopped on request; the running code was interrupted"
 UNEXPECTED = "the run failed on an unexpected error ({name}); the gateway's log has the details"
 
 R = TypeVar("R", bound=Record)
+
+# Told the run's id (its record's) once it is journaled. Set by whoever runs the body in the
+# background (gateway.runs.background), which must know when a run has begun; the bodies that
+# journal runs (a code run, an agent query) need not know they are run so.
+_journaled: ContextVar[Callable[[str], None] | None] = ContextVar("journaled", default=None)
+
+
+@contextlib.contextmanager
+def on_journaled(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call `callback(run_id)` when a run begun in this context is journaled."""
+    token = _journaled.set(callback)
+    try:
+        yield
+    finally:
+        _journaled.reset(token)
 
 
 class RunStopped(Conflict):
@@ -62,6 +78,9 @@ async def journaled_run(
     async with _stoppable(stops, chat.chat_id, lock_token):
         record.status = "running"
         index = await chats.begin_query(chat, record, lock_token, lock_ttl_s, title)
+        journaled = _journaled.get()
+        if journaled is not None:
+            journaled(record.id)
 
         async def finish(status: RecordStatus, error: str | None) -> None:
             if stops is not None:
@@ -82,7 +101,7 @@ async def journaled_run(
                     "the run was stopped (POST /chat/{chat_id}/stop); what it did so far is in "
                     "the chat's history"
                 ) from None
-            await finish("interrupted", CLIENT_GONE)
+            await finish("interrupted", CANCELLED)
             raise
         except AppError as e:
             await finish("failed", e.detail)

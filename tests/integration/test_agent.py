@@ -196,30 +196,25 @@ def test_streamed_events_arrive_in_order(
     assert events[-1][1]["answer"] == "Done: plot_1.png"
 
 
-def test_client_disconnect_interrupts_the_running_code(
+def test_a_query_whose_client_went_away_runs_to_its_answer(
     agent_gateway: GatewayProcess, chat: str, llm: FakeLLM
 ) -> None:
-    llm.script(tool("print('waiting', flush=True)\nimport time\ntime.sleep(60)"), say("never"))
+    llm.script(tool("print('waiting', flush=True)\nimport time\ntime.sleep(2)"), say("finished"))
     with agent_gateway.client.stream(
         "POST", f"/query/{chat}?stream=true", json={"query": "sleep"}
     ) as response:
         for name, data in sse_events(response):
             if name == "output" and data.get("text") == "waiting\n":
                 break
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        history = agent_gateway.client.get(f"/chat/{chat}/messages").json()
-        if history and history[-1]["status"] == "interrupted":
-            break
-        time.sleep(0.2)
-    assert history[-1]["status"] == "interrupted"
-    # The step that was running stays in the history, with what it printed before the stop.
+    deadline = time.monotonic() + 30
+    while (history := agent_gateway.client.get(f"/chat/{chat}/messages").json())[-1][
+        "status"
+    ] == "running":
+        assert time.monotonic() < deadline, "the query never ended"
+        time.sleep(0.1)
+    assert (history[-1]["status"], history[-1]["answer"]) == ("done", "finished")
     [step] = history[-1]["steps"]
-    assert "time.sleep(60)" in step["code"]
-    assert (step["status"], step["stdout"]) == ("interrupted", "waiting\n")
-    # The chat frees up at once (the lock is released just after the history is written), and
-    # the sleeping cell was interrupted rather than left to run its 60 s.
-    assert agent_gateway.run_when_free(chat, "'free'", within_s=5)["result"] == "'free'"
+    assert (step["status"], step["stdout"]) == ("ok", "waiting\n")
 
 
 def test_second_query_while_one_runs_is_409(

@@ -1,4 +1,4 @@
-"""Chats: create, list, delete."""
+"""Chats: create, list, look up, delete."""
 
 from fastapi import APIRouter
 
@@ -10,6 +10,13 @@ from gateway.sandbox.manager import SandboxManager
 router = APIRouter(tags=["chats"])
 
 
+class ChatInfo(Chat):
+    """A chat, and the run going on in it now, if any: a page opened later attaches to it
+    (GET /chat/{chat_id}/runs/{active_run_id}/events)."""
+
+    active_run_id: str | None
+
+
 @router.post("/create_chat", status_code=201)
 async def create_chat(user: UserDep, chats: ChatStoreDep) -> Chat:
     """Create a new chat; its sandbox starts on the first query."""
@@ -18,9 +25,19 @@ async def create_chat(user: UserDep, chats: ChatStoreDep) -> Chat:
 
 @router.get("/chats")
 @router.post("/chats")
-async def list_chats(user: UserDep, chats: ChatStoreDep) -> list[Chat]:
-    """The caller's chats, newest first (POST is accepted too, as in the brief)."""
-    return await chats.for_user(user.id)
+async def list_chats(user: UserDep, chats: ChatStoreDep) -> list[ChatInfo]:
+    """The caller's chats, newest first (POST is accepted too, as in the brief), each with the
+    id of its run going on now, if any."""
+    mine = await chats.for_user(user.id)
+    active = await chats.active_runs([chat.chat_id for chat in mine])
+    return [ChatInfo(**chat.model_dump(), active_run_id=active.get(chat.chat_id)) for chat in mine]
+
+
+@router.get("/chat/{chat_id}")
+async def get_chat(chat: ChatDep, chats: ChatStoreDep) -> ChatInfo:
+    """The chat, with the id of its run going on now, if any."""
+    active = await chats.active_runs([chat.chat_id])
+    return ChatInfo(**chat.model_dump(), active_run_id=active.get(chat.chat_id))
 
 
 @router.delete("/chat/{chat_id}")

@@ -1,13 +1,13 @@
-"""Queries: a natural-language question for the AI data scientist, or code to run directly."""
+"""Queries: a natural-language question for the AI data scientist, or code to run directly, as
+runs the gateway owns (gateway.runs.background): followed, resumed and stopped here."""
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -17,14 +17,17 @@ from gateway.api.deps import (
     ChatDep,
     ChatStoreDep,
     QueriesDep,
+    RunFeedDep,
+    RunsDep,
     SettingsDep,
     StopsDep,
 )
-from gateway.api.errors import describe
 from gateway.api.openapi import errors
-from gateway.chats.store import CHAT_BUSY
+from gateway.chats.store import ChatStore, RunningEntry
 from gateway.runs.code import CodeResult
-from shared.errors import AppError, Conflict, ErrorCode, PayloadTooLarge
+from gateway.runs.events import START, parse_event_id
+from gateway.runs.stops import RunStops
+from shared.errors import PayloadTooLarge
 from shared.protocol import DisplayEvent, ErrorEvent, StreamEvent
 
 log = logging.getLogger(__name__)
@@ -61,10 +64,6 @@ class QueryRequest(BaseModel):
 
 router = APIRouter(tags=["query"])
 
-# Runs cancelled by a client that went away, kept referenced until their cleanup is done.
-_winding_down: set[asyncio.Task[None]] = set()
-
-
 # One Server-Sent Event (in OpenAPI 3.1 the schema of an event stream describes each event).
 _EVENT = {
     "type": "object",
@@ -95,13 +94,16 @@ async def query(
     request: Request,
     queries: QueriesDep,
     agent: AgentDep,
-    chats: ChatStoreDep,
     settings: SettingsDep,
+    runs: RunsDep,
+    feed: RunFeedDep,
     stream: bool = False,
 ) -> Response:
     """Answer `query` with the AI data scientist, or run `code` directly in the sandbox. Either
-    streams as Server-Sent Events with `Accept: text/event-stream` or `?stream=true`; closing
-    the stream interrupts the running code."""
+    streams as Server-Sent Events with `Accept: text/event-stream` or `?stream=true`, each with
+    an `id:` and the run's `run_id`. The run belongs to the gateway: closing the stream (or
+    the connection) stops nothing; GET /chat/{chat_id}/runs/{run_id}/events resumes it, and
+    POST /chat/{chat_id}/stop stops it."""
     streamed = stream or "text/event-stream" in request.headers.get("accept", "")
     if body.code is not None:
         code = body.code
@@ -109,10 +111,8 @@ async def query(
             raise PayloadTooLarge(
                 f"the code is larger than MAX_CODE_BYTES allows ({settings.max_code_bytes} bytes)"
             )
-        if not streamed:
-            return _json(await queries.run_code(chat, code))
 
-        async def run(emit: Emit) -> CodeResult | AgentReply:
+        async def work(emit: Emit) -> CodeResult | AgentReply:
             async def on_event(event: StreamEvent | DisplayEvent | ErrorEvent) -> None:
                 await emit("output", {"step": 1, **event.model_dump(mode="json")})
 
@@ -120,21 +120,33 @@ async def query(
 
     else:
         question = body.query or ""
-        if not streamed:
-            return _json(await agent.answer(chat, question, _ignore))
 
-        async def run(emit: Emit) -> CodeResult | AgentReply:
+        async def work(emit: Emit) -> CodeResult | AgentReply:
             return await agent.answer(chat, question, emit)
 
-    if await chats.query_running(chat.chat_id):
-        # Checked before the stream starts, so a busy chat is a plain 409, not a 200 whose
-        # first event is an error. The lock taken inside still settles any race.
-        raise Conflict(CHAT_BUSY, ErrorCode.CHAT_BUSY)
-    return StreamingResponse(
-        _server_sent_events(run),
-        media_type="text/event-stream",
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-    )
+    # Answers once the run is journaled: a busy chat is a plain 409, not a stream's error.
+    run = await runs.start(chat.chat_id, work)
+    if not streamed:
+        return _json(await run.reply())
+    return _event_stream(feed.follow(chat.chat_id, run.run_id, START))
+
+
+@router.get(
+    "/chat/{chat_id}/runs/{run_id}/events",
+    responses={200: _STREAMED, **errors(400, 404)},
+)
+async def run_events(
+    chat: ChatDep,
+    run_id: str,
+    feed: RunFeedDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A run's events as Server-Sent Events, from any gateway process: from the start, or after
+    `Last-Event-ID`, then live to its last one (`done` or `error`). A run whose events expired
+    (RUN_EVENTS_TTL_S) answers with one `done` event holding its history record."""
+    after = parse_event_id(last_event_id)
+    await feed.check(chat.chat_id, run_id)
+    return _event_stream(feed.follow(chat.chat_id, run_id, after))
 
 
 class StopResult(BaseModel):
@@ -155,13 +167,36 @@ async def stop(chat: ChatDep, chats: ChatStoreDep, stops: StopsDep) -> StopResul
     running = await chats.running_query(chat.chat_id)
     if running is None:
         return StopResult(stopped=False)
-    await stops.request(chat.chat_id, running.lock)
+    return await _stop(chat.chat_id, running, chats, stops)
+
+
+async def _stop(
+    chat_id: str, running: RunningEntry, chats: ChatStore, stops: RunStops
+) -> StopResult:
+    await stops.request(chat_id, running.lock)
     deadline = time.monotonic() + _STOP_WAIT_S
-    while (now := await chats.running_query(chat.chat_id)) is not None and now.lock == running.lock:
+    while (now := await chats.running_query(chat_id)) is not None and now.lock == running.lock:
         if time.monotonic() > deadline:
             return StopResult(stopped=False)
         await asyncio.sleep(0.05)
     return StopResult(stopped=True)
+
+
+@router.delete("/chat/{chat_id}/runs/{run_id}", responses=errors(404))
+async def stop_run(
+    chat: ChatDep,
+    run_id: str,
+    chats: ChatStoreDep,
+    stops: StopsDep,
+    feed: RunFeedDep,
+) -> StopResult:
+    """Stop this run if it is still going, as POST /chat/{chat_id}/stop does; `stopped` is
+    false for a run that had ended."""
+    await feed.check(chat.chat_id, run_id)
+    running = await chats.running_query(chat.chat_id)
+    if running is None or running.run != run_id:
+        return StopResult(stopped=False)
+    return await _stop(chat.chat_id, running, chats, stops)
 
 
 def _json(reply: BaseModel) -> Response:
@@ -171,40 +206,9 @@ def _json(reply: BaseModel) -> Response:
     return Response(reply.model_dump_json(), media_type="application/json")
 
 
-async def _ignore(event: str, data: dict[str, Any]) -> None:
-    return None
-
-
-async def _server_sent_events(run: Callable[[Emit], Awaitable[BaseModel]]) -> AsyncIterator[str]:
-    """Events as they happen, then `done` with the whole reply, or `error`. When the client
-    goes away Starlette cancels this generator, which cancels the run: its code is interrupted."""
-    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
-
-    async def emit(event: str, data: dict[str, Any]) -> None:
-        await queue.put((event, data))
-
-    async def work() -> None:
-        try:
-            reply = await run(emit)
-            await queue.put(("done", reply.model_dump(mode="json")))
-        except Exception as e:
-            if not isinstance(e, AppError):
-                log.exception("query failed")
-            status, code, detail = describe(e)
-            await queue.put(("error", {"status": status, "detail": detail, "code": code}))
-        finally:
-            await queue.put(None)
-
-    task = asyncio.create_task(work())
-    try:
-        while (item := await queue.get()) is not None:
-            event, data = item
-            yield f"event: {event}\ndata: {json.dumps(data)}\n\n"
-    finally:
-        if not task.done():
-            # Cancel once and let the run wind down on its own (interrupt its code, journal,
-            # release the chat). Awaiting it here would pass on every further cancellation of
-            # this generator, which Starlette's cancel scope repeats, and cut that cleanup short.
-            task.cancel()
-            _winding_down.add(task)
-            task.add_done_callback(_winding_down.discard)
+def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )

@@ -49,18 +49,21 @@ def owners_alive(*living: str) -> Callable[[set[str]], Awaitable[set[str]]]:
     return alive
 
 
-async def start_running(store: ChatStore, chat: Chat, redis: Redis, lock: str) -> None:
-    """A query running in `chat`, started by `store`'s process and holding the chat's lock."""
-    await store.begin_query(chat, QueryRecord(query="q", status="running"), lock, 60, "q")
+async def start_running(store: ChatStore, chat: Chat, redis: Redis, lock: str) -> str:
+    """A query running in `chat`, started by `store`'s process and holding the chat's lock;
+    returns its run id."""
+    record = QueryRecord(query="q", status="running")
+    await store.begin_query(chat, record, lock, 60, "q")
+    return record.id
 
 
 async def test_queries_of_a_dead_process_end_interrupted_and_free_their_chat(
     store: ChatStore, chat: Chat, redis: Redis
 ) -> None:
-    await start_running(store, chat, redis, "the dead process's token")
+    run_id = await start_running(store, chat, redis, "the dead process's token")
 
     survivor = ChatStore(redis, owner="process-b")
-    assert await survivor.recover_orphans(owners_alive("process-b")) == [chat.chat_id]
+    assert await survivor.recover_orphans(owners_alive("process-b")) == [(chat.chat_id, run_id)]
 
     [record] = await store.messages(chat.chat_id)
     assert record.status == "interrupted"
@@ -113,7 +116,7 @@ async def test_an_older_gateways_entry_counts_as_dead(
     await store.begin_query(chat, QueryRecord(query="q", status="running"), "its token", 60, "")
     await redis.hset(keys.running_queries(), chat.chat_id, "0")  # as gateways wrote it before
 
-    assert await store.recover_orphans(owners_alive("process-a")) == [chat.chat_id]
+    assert await store.recover_orphans(owners_alive("process-a")) == [(chat.chat_id, "")]
     assert not await store.query_running(chat.chat_id)
 
 

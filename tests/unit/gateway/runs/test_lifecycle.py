@@ -11,7 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from gateway import keys
 from gateway.chats.journal import CellResult, CodeRecord, HistoryRecord
 from gateway.chats.store import Chat, ChatStore
-from gateway.runs.lifecycle import CLIENT_GONE, STOPPED, RunStopped, journaled_run
+from gateway.runs.lifecycle import CANCELLED, STOPPED, RunStopped, journaled_run
 from gateway.runs.stops import RunStops
 from shared.errors import AppError, Conflict, SandboxFailed
 
@@ -116,7 +116,7 @@ async def test_a_cancelled_run_is_interrupted_even_when_cancelled_again(
         await task
 
     interrupted = await only_record(store, chat)
-    assert (interrupted.status, interrupted.error) == ("interrupted", CLIENT_GONE)
+    assert (interrupted.status, interrupted.error) == ("interrupted", CANCELLED)
     await assert_next_run_works(store, chat)
 
 
