@@ -28,7 +28,7 @@ async def test_a_query_is_journaled_running_then_finished_in_place(
     record = CodeRecord(code="1", status="running")
     index = await store.begin_query(chat, record, "lock-token", 60, "1")
     entry = RunningEntry.parse(await redis.hget(keys.running_queries(), chat.chat_id) or "")
-    assert entry == RunningEntry(index=index, owner="process-a", lock="lock-token")
+    assert entry == RunningEntry(index=index, owner="process-a", lock="lock-token", run=record.id)
     assert await store.query_running(chat.chat_id)
     assert (await store.get(chat.user_id, chat.chat_id)).title == "1"
     with pytest.raises(Conflict):
@@ -87,14 +87,14 @@ async def test_queries_of_a_live_process_are_left_to_it(
 async def test_two_survivors_end_a_dead_process_query_once(
     store: ChatStore, chat: Chat, redis: Redis
 ) -> None:
-    await start_running(store, chat, redis, "token")
+    run_id = await start_running(store, chat, redis, "token")
     survivors = [ChatStore(redis, owner=f"process-{n}") for n in "bc"]
 
     ended = await asyncio.gather(
         *(s.recover_orphans(owners_alive("process-b", "process-c")) for s in survivors)
     )
 
-    assert sorted(ended) == [[], [chat.chat_id]]
+    assert sorted(ended) == [[], [(chat.chat_id, run_id)]]
 
 
 async def test_a_lock_taken_by_a_newer_query_is_not_freed(
