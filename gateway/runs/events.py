@@ -9,7 +9,9 @@ least RUN_EVENTS_MAX entries (older ones are trimmed) and expires RUN_EVENTS_TTL
 entry; a run's history record outlives it.
 """
 
+import asyncio
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,6 +20,8 @@ from redis.asyncio import Redis
 
 from gateway import keys
 from shared.errors import AppError, ErrorCode
+
+log = logging.getLogger(__name__)
 
 FINAL_EVENTS = frozenset({"done", "error"})
 # Before the first entry: a replay from the start.
@@ -67,15 +71,23 @@ class RunEvents:
         self._ttl_ms = max(1, int(ttl_s * 1000))
 
     async def append(self, chat_id: str, run_id: str, event: str, data: dict[str, Any]) -> str:
-        """Add one event (its data given the run's id); returns its id. One round trip: the
-        stream's expiry moves with each entry, so a run that nobody ends still goes, in time."""
+        """Add one event (its data given the run's id); returns its id."""
+        [entry_id] = await self.append_many(chat_id, run_id, [(event, data)])
+        return entry_id
+
+    async def append_many(
+        self, chat_id: str, run_id: str, events: list[tuple[str, dict[str, Any]]]
+    ) -> list[str]:
+        """Add events in order, in one round trip; returns their ids. The stream's expiry
+        moves with each write, so a run that nobody ends still goes, in time."""
         key = keys.run_events(chat_id, run_id)
-        fields = {"event": event, "data": json.dumps({**data, "run_id": run_id})}
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, cast(Any, fields), maxlen=self._max_len, approximate=True)
+            for event, data in events:
+                fields = {"event": event, "data": json.dumps({**data, "run_id": run_id})}
+                pipe.xadd(key, cast(Any, fields), maxlen=self._max_len, approximate=True)
             pipe.pexpire(key, self._ttl_ms)
-            entry_id, _ = await pipe.execute()
-        return keys.text(entry_id)
+            *entry_ids, _ = await pipe.execute()
+        return [keys.text(entry_id) for entry_id in entry_ids]
 
     async def read(
         self, chat_id: str, run_id: str, after: str, block_ms: int | None = None
@@ -98,3 +110,38 @@ class RunEvents:
 
     async def exists(self, chat_id: str, run_id: str) -> bool:
         return bool(await self._redis.exists(keys.run_events(chat_id, run_id)))
+
+
+class RunWriter:
+    """Writes one run's events in order without making the run wait for Redis: `add` queues,
+    and one task at a time writes what is queued in one round trip. `close` waits until all
+    is written. A write that fails is logged and dropped: the history, not the stream, is
+    what a run's outcome is kept in."""
+
+    def __init__(self, events: RunEvents, chat_id: str, run_id: str) -> None:
+        self._events = events
+        self._chat_id = chat_id
+        self._run_id = run_id
+        self._queued: list[tuple[str, dict[str, Any]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    def add(self, event: str, data: dict[str, Any]) -> None:
+        self._queued.append((event, data))
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    await self._events.append_many(self._chat_id, self._run_id, batch)
+                except Exception as e:  # Redis down: the run goes on; its history keeps all
+                    log.warning("%d event(s) of run %s not kept: %s", len(batch), self._run_id, e)
+        finally:
+            self._writing = None
+
+    async def close(self) -> None:
+        """Wait until every event added is written (or given up)."""
+        while self._writing is not None:
+            await asyncio.shield(self._writing)
