@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 FINAL_EVENTS = frozenset({"done", "error"})
 # Before the first entry: a replay from the start.
 START = "0-0"
-_EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+# An event id, or none (empty: from the start).
+EVENT_ID_PATTERN = r"^([0-9]{1,20}-[0-9]{1,20})?$"
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
 # Entries read per round trip when replaying.
 _READ_COUNT = 256
 
@@ -41,7 +43,7 @@ def parse_event_id(text: str | None) -> str:
     if text is None or not text.strip():
         return START
     text = text.strip()
-    if not _EVENT_ID.fullmatch(text):
+    if not _EVENT_ID.match(text):
         raise InvalidEventId(
             f"Last-Event-ID '{text[:40]}' is not an event id of this stream; send the `id:` of "
             "the last event received (like 1764633600000-0), or none to replay from the start"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.gateway_process import GatewayProcess
 
@@ -18,6 +18,16 @@ def sign_in(page: Page, gateway: GatewayProcess) -> None:
     """Open the login link printed at start-up (`make up` prints it with `&next=/`)."""
     page.goto(f"{gateway.base_url}/login/local?token={gateway.token}&next=/")
     page.locator("#app").wait_for()
+
+
+def new_chat(page: Page) -> None:
+    page.click("#new-chat")
+    expect(page.locator(".empty-chat")).to_be_visible()
+
+
+def chat_id(page: Page) -> str:
+    """The open chat's id, from the URL's hash."""
+    return page.url.rsplit("/", 1)[-1]
 
 
 def screenshot(page: Page, name: str) -> None:

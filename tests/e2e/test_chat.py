@@ -2,11 +2,10 @@
 the stop button, and the errors a busy chat, a missing LLM or a failing one give."""
 
 import threading
-import time
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.screen import screenshot, sign_in
+from tests.e2e.screen import chat_id, new_chat, screenshot, sign_in
 from tests.fake_llm import FakeLLM, say, status, tool
 from tests.gateway_process import GatewayProcess
 
@@ -23,11 +22,6 @@ ANSWER = """Here is a **sine wave** over one period, saved as `plot_1.png`.
 - `x`: 200 evenly spaced points from 0 to 2π
 - `y`: `np.sin(x)`, between -1 and 1
 """
-
-
-def new_chat(page: Page) -> None:
-    page.click("#new-chat")
-    expect(page.locator(".empty-chat")).to_be_visible()
 
 
 def test_sine_wave_question_streams_code_output_figure_and_answer(
@@ -75,10 +69,6 @@ def test_sine_wave_question_streams_code_output_figure_and_answer(
     history_figure = page.locator(".step figure img")
     expect(history_figure).to_have_attribute("src", f"/file/{chat_id(page)}/plot_1.png")
     expect(page.locator(".answer strong")).to_have_text("sine wave")
-
-
-def chat_id(page: Page) -> str:
-    return page.url.rsplit("/", 1)[-1]
 
 
 def test_run_code_shows_output_errors_and_tables_safely(
@@ -140,17 +130,19 @@ def test_stop_button_interrupts_the_running_code(
     page.fill("#prompt", "wait for a minute")
     page.press("#prompt", "Enter")
     expect(page.locator(".step .output-stream.stdout")).to_have_text("started\n")
-    page.click("#stop-button")
+    # Stop asks the gateway (closing the stream would not stop the run).
+    stop = f"/chat/{chat_id(page)}/stop"
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith(stop)):
+        page.click("#stop-button")
 
+    # The stream ends with run_stopped: shown as stopped, not as an error.
     expect(page.locator(".turn-status")).to_contain_text("Stopped")
     expect(page.locator(".step .status")).to_have_text("stopped")
+    expect(page.locator(".error-card")).to_have_count(0)
     expect(page.locator("#send-button")).to_be_visible()
-    # The gateway winds the run down on its own once the stream closes: journal, then the lock.
-    history = f"/chat/{chat_id(page)}/messages"
-    deadline = time.monotonic() + 10
-    while web_gateway.client.get(history).json()[0]["status"] != "interrupted":
-        assert time.monotonic() < deadline, "the stopped query was never marked interrupted"
-        time.sleep(0.05)
+    # That event comes once the run's end is journaled.
+    history = web_gateway.client.get(f"/chat/{chat_id(page)}/messages").json()
+    assert history[0]["status"] == "interrupted"
     # The sandbox was interrupted, not left running its minute: the chat takes code at once.
     page.click(".mode label:has-text('Run code')")
     page.fill("#prompt", "print('still here')")

@@ -25,7 +25,7 @@ from gateway.api.deps import (
 from gateway.api.openapi import errors
 from gateway.chats.store import ChatStore, RunningEntry
 from gateway.runs.code import CodeResult
-from gateway.runs.events import START, parse_event_id
+from gateway.runs.events import EVENT_ID_PATTERN, START, parse_event_id
 from gateway.runs.stops import RunStops
 from shared.errors import PayloadTooLarge
 from shared.protocol import DisplayEvent, ErrorEvent, StreamEvent
@@ -139,7 +139,9 @@ async def run_events(
     chat: ChatDep,
     run_id: str,
     feed: RunFeedDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    # The pattern is in the schema only: a value outside it is answered 400 with a message
+    # (parse_event_id), not FastAPI's 422.
+    last_event_id: Annotated[str, Header(json_schema_extra={"pattern": EVENT_ID_PATTERN})] = "",
 ) -> Response:
     """A run's events as Server-Sent Events, from any gateway process: from the start, or after
     `Last-Event-ID`, then live to its last one (`done` or `error`). A run whose events expired

@@ -7,7 +7,7 @@ import { wireComposer } from "./composer.js";
 import { wireDrawer } from "./drawer.js";
 import { fill, h, icon } from "./dom.js";
 import { route, wireOpenChat } from "./open-chat.js";
-import { $, anyRunning, setRouter, state } from "./page.js";
+import { $, setRouter, state } from "./page.js";
 import { showSignIn, start, wireSignIn } from "./sign-in.js";
 
 const ICONS = {
@@ -35,10 +35,6 @@ function wire() {
   wireComposer();
   wireDrawer();
   setRouter(route);
-  window.addEventListener("beforeunload", (e) => {
-    // Leaving closes the stream, which stops the code: ask first.
-    if (anyRunning()) e.preventDefault();
-  });
   setUnauthorizedHandler(() => {
     if (state.user) showSignIn("Your session ended. Sign in again to continue.");
   });

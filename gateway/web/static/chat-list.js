@@ -78,7 +78,6 @@ async function deleteChat(chat) {
     confirm: "Delete chat",
   });
   if (!ok) return;
-  state.views.get(chat.chat_id)?.stop();
   try {
     await api.deleteChat(chat.chat_id);
   } catch (e) {
@@ -105,7 +104,6 @@ async function deleteAll() {
     confirm: "Delete all",
   });
   if (!ok) return;
-  for (const view of state.views.values()) view.stop();
   try {
     await api.deleteAllChats();
   } catch (e) {
@@ -118,7 +116,10 @@ async function deleteAll() {
 function forget(chatIds) {
   const gone = new Set(chatIds);
   state.chats = state.chats.filter((c) => !gone.has(c.chat_id));
-  for (const id of gone) state.views.delete(id);
+  for (const id of gone) {
+    state.views.get(id)?.detach();
+    state.views.delete(id);
+  }
   titles.drop(chatIds);
   sidebarError("");
   if (state.current && gone.has(state.current.id)) {

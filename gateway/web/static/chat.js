@@ -1,22 +1,22 @@
-// One chat's conversation: its history, and the questions and code runs sent from this page.
-// A view outlives switching to another chat, so a stream that is still coming in keeps its
-// place (closing it would interrupt the code).
+// One chat's conversation: its history, and the runs (questions and code) going on in it. A run
+// belongs to the gateway, not to this page: one started here, or found going when the chat is
+// opened (after a reload, or started in another tab), is followed to its end the same way.
+// A view outlives switching to another chat, so a run that is still coming in keeps its place.
 
-import { api, streamQuery } from "./api.js";
+import { api, followRun, streamQuery } from "./api.js";
 import { h } from "./dom.js";
 import { isLlmFailure } from "./errors.js";
 import {
   AnswerView,
-  StepView,
+  codeRunResult,
   errorCard,
-  notice,
   restartMessage,
-  stopped,
   uploadMessage,
   userCode,
   userMessage,
   working,
 } from "./render.js";
+import { CodeTurn, QueryTurn } from "./run-turn.js";
 
 const SUGGESTIONS = [
   "Create a simple plot showing a sine wave",
@@ -28,7 +28,8 @@ export class ChatView {
   /**
    * hooks: changed(chatId) after anything that may change variables or files; busy(view);
    * titled(chatId, text); untitled(chatId) when it has no messages; scroll(view, force);
-   * suggest(text); uploadRequested(); useCode().
+   * suggest(text); uploadRequested(); useCode(); notice(view, text) for what the view cannot
+   * show in the conversation.
    */
   constructor(chat, hooks) {
     this.chat = chat;
@@ -36,15 +37,19 @@ export class ChatView {
     this.hooks = hooks;
     this.el = h("div", { class: "conversation" });
     this.busy = null; // null, "query", "code" or "upload"
-    this.controller = null;
+    this.controller = null; // reading a run's events
+    this.stopping = false;
     this.empty = null;
     this.titled = false;
   }
 
   async load() {
     this.el.replaceChildren(working("Loading the conversation…"));
+    let chat;
     let entries;
     try {
+      // The chat first: the run it names as going on is in the history read after.
+      chat = await api.chat(this.id);
       entries = await api.messages(this.id);
     } catch (e) {
       const onClick = () => this.load();
@@ -53,12 +58,14 @@ export class ChatView {
       this.el.replaceChildren(errorCard(e.detail || String(e), { status: e.status, title, action: retry }));
       return;
     }
+    const running = entries.find((e) => e.id === chat.active_run_id && e.status === "running");
     this.el.replaceChildren();
     if (!entries.length) {
       this.hooks.untitled(this.id);
       this.showEmpty();
     }
-    for (const entry of entries) this.append(this.entry(entry));
+    for (const entry of entries) if (entry !== running) this.append(this.entry(entry));
+    if (running) this.attach(running);
     this.hooks.scroll(this, true);
   }
 
@@ -69,7 +76,7 @@ export class ChatView {
         return [userMessage(entry.query, entry.created_at), AnswerView.fromHistory(this.id, entry).el];
       case "code":
         this.title(entry.code);
-        return [userCode(entry.code, entry.created_at), this.codeResult(entry)];
+        return [userCode(entry.code, entry.created_at), codeRunResult(this.id, entry)];
       case "upload":
         return uploadMessage(entry);
       case "restart":
@@ -77,17 +84,6 @@ export class ChatView {
       default:
         return null;
     }
-  }
-
-  codeResult(entry) {
-    const box = h("div", { class: "turn-assistant" });
-    if (entry.result) {
-      box.append(StepView.fromResult(this.id, entry.result, { label: "Result", showCode: false }).el);
-    }
-    if (entry.status === "running") box.append(working("Still running…"));
-    else if (entry.status === "interrupted") box.append(stopped(entry));
-    else if (entry.status === "failed") box.append(errorCard(entry.error || "the code could not run"));
-    return box;
   }
 
   title(text) {
@@ -134,96 +130,50 @@ export class ChatView {
   }
 
   /** Ask the AI data scientist; its steps and answer stream in as they are made. */
-  async ask(question) {
+  ask(question) {
     if (this.busy) return;
     this.title(question);
-    const answer = new AnswerView(this.id);
-    this.append([userMessage(question), answer.el]);
-    this.hooks.scroll(this, true);
-    answer.setStatus(working("Thinking…"));
-    this.controller = new AbortController();
-    this.setBusy("query");
-    let ended = false;
-    const onEvent = (name, data) => {
-      if (name === "step_started") {
-        answer.step(data.step);
-        answer.setStatus(working(`Running step ${data.step}…`));
-      } else if (name === "code") {
-        answer.step(data.step).setCode(data.code);
-      } else if (name === "output") {
-        const step = answer.step(data.step);
-        if (data.type === "stdout" || data.type === "stderr") step.addStream(data.type, data.text);
-        else if (data.type === "display") step.addDisplay(data);
-        else if (data.type === "error") step.addError(data);
-      } else if (name === "file") {
-        answer.step(data.step).addFile(data);
-      } else if (name === "answer") {
-        answer.addText(data.delta);
-        answer.setStatus(working("Writing…"));
-      } else if (name === "done") {
-        ended = true;
-        answer.finish(data);
-      } else if (name === "error") {
-        ended = true;
-        answer.abandon("error");
-        answer.setStatus(this.failure(data));
-      }
-      this.hooks.scroll(this, false);
-    };
-    try {
-      await streamQuery(this.id, { query: question }, onEvent, this.controller.signal);
-      if (!ended) {
-        answer.abandon("interrupted");
-        answer.setStatus(errorCard("The connection closed before the answer was complete.", { status: 0 }));
-      }
-    } catch (e) {
-      if (e.name === "AbortError") {
-        answer.abandon("interrupted");
-        const text = "Stopped. The running code was interrupted; variables from finished steps are kept.";
-        answer.setStatus(notice(text, "warn"));
-      } else {
-        answer.abandon("error");
-        answer.setStatus(this.failure(e));
-      }
-    } finally {
-      this.controller = null;
-      this.setBusy(null);
-      this.hooks.scroll(this, false);
-      this.hooks.changed(this.id);
-    }
+    const turn = new QueryTurn(this.id, (error) => this.failure(error));
+    this.append([userMessage(question), turn.el]);
+    this.follow("query", turn, (onEvent, signal) => streamQuery(this.id, { query: question }, onEvent, signal));
   }
 
-  /** Run Python directly in the sandbox, no model involved. */
-  async run(code) {
+  /** Run Python directly in the sandbox, no model involved; what it prints streams in. */
+  run(code) {
     if (this.busy) return;
     this.title(code);
-    const box = h("div", { class: "turn-assistant" }, working("Running…"));
-    this.append([userCode(code), box]);
+    const turn = new CodeTurn(this.id, (error) => this.failure(error));
+    this.append([userCode(code), turn.el]);
+    this.follow("code", turn, (onEvent, signal) => streamQuery(this.id, { code }, onEvent, signal));
+  }
+
+  /** Follow a run found going (its history record): what it did so far, then the rest live. */
+  attach(record) {
+    const query = record.kind === "query";
+    const text = query ? record.query : record.code;
+    this.title(text);
+    const turn = new (query ? QueryTurn : CodeTurn)(this.id, (error) => this.failure(error));
+    this.append([(query ? userMessage : userCode)(text, record.created_at), turn.el]);
+    this.follow(record.kind, turn, (onEvent, signal) => followRun(this.id, record.id, onEvent, signal));
+  }
+
+  /** Read a run's events into `turn` to its end; `read(onEvent, signal)` reads them. */
+  async follow(kind, turn, read) {
     this.hooks.scroll(this, true);
     this.controller = new AbortController();
-    this.setBusy("code");
-    let ended = false;
+    this.setBusy(kind);
     const onEvent = (name, data) => {
-      if (name === "done") {
-        ended = true;
-        box.replaceChildren(StepView.fromResult(this.id, data, { label: "Result", showCode: false }).el);
-      } else if (name === "error") {
-        ended = true;
-        box.replaceChildren(this.failure(data));
-      }
+      turn.event(name, data);
+      this.hooks.scroll(this, false);
     };
     try {
-      // Streamed, so that Stop (closing the stream) interrupts the code in the sandbox.
-      await streamQuery(this.id, { code }, onEvent, this.controller.signal);
-      if (!ended) box.replaceChildren(errorCard("The connection closed before the code finished.", { status: 0 }));
+      await read(onEvent, this.controller.signal);
     } catch (e) {
-      if (e.name === "AbortError") {
-        box.replaceChildren(notice("Stopped. The code was interrupted; variables from earlier runs are kept.", "warn"));
-      } else {
-        box.replaceChildren(this.failure(e));
-      }
+      // Aborted: this page stopped following (the chat was deleted, the session ended).
+      if (e.name !== "AbortError") turn.end(e);
     } finally {
       this.controller = null;
+      this.stopping = false;
       this.setBusy(null);
       this.hooks.scroll(this, false);
       this.hooks.changed(this.id);
@@ -242,8 +192,26 @@ export class ChatView {
     return errorCard(detail, { code, status, action });
   }
 
-  /** Close the stream: the gateway interrupts the code that is running. */
-  stop() {
+  /** Ask the gateway to stop the run this view follows; its stream then ends with `run_stopped`. */
+  async stop() {
+    if (!this.controller || this.stopping) return;
+    this.stopping = true;
+    this.hooks.busy(this);
+    let result = null;
+    try {
+      result = await api.stop(this.id);
+    } catch (e) {
+      this.hooks.notice(this, `The run was not stopped: ${e.detail}`);
+    }
+    // Not stopped (yet): Stop can be pressed again while the run goes on.
+    if (!result?.stopped && this.controller) {
+      this.stopping = false;
+      this.hooks.busy(this);
+    }
+  }
+
+  /** Stop reading the run's events; the run goes on. */
+  detach() {
     if (this.controller) this.controller.abort();
   }
 

@@ -32,6 +32,7 @@ export function updateComposer() {
   $("send-button").disabled = !view || !!busy || !text;
   $("send-button").hidden = busy === "query" || busy === "code";
   $("stop-button").hidden = busy !== "query" && busy !== "code";
+  $("stop-button").disabled = Boolean(view && view.stopping);
   $("send-button").textContent = busy === "code" ? "Running…" : busy === "upload" ? "Uploading…" : "Send";
   for (const id of ["restart-button", "upload-button", "attach-button"]) $(id).disabled = !view || !!busy;
 }

@@ -8,6 +8,8 @@ const TITLES = {
   payload_too_large: "Too large",
   disk_quota_exceeded: "This chat's disk space is full",
   chat_not_found: "This chat no longer exists",
+  run_not_found: "That run is not in this chat",
+  run_interrupted: "The run was cut off",
   file_not_found: "File not found",
   variable_not_found: "Variable not found",
   invalid_input: "That could not be used",

@@ -66,6 +66,9 @@ const viewHooks = {
     setMode("code");
     $("prompt").focus();
   },
+  notice: (view, text) => {
+    if (view === state.current) chatNotice(text);
+  },
 };
 
 function refreshPanels(chatId) {

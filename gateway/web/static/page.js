@@ -22,11 +22,6 @@ export function openChatRecord() {
   return state.current && state.chats.find((c) => c.chat_id === state.current.id);
 }
 
-/** Whether a query or code run streams in some chat (leaving would stop it). */
-export function anyRunning() {
-  return [...state.views.values()].some((v) => v.busy === "query" || v.busy === "code");
-}
-
 export function chatNotice(message) {
   $("chat-notice").textContent = message;
   $("chat-notice").hidden = !message;

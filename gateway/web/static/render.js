@@ -139,6 +139,13 @@ export class StepView {
     this.outputs.append(el);
   }
 
+  /** One `output` event as it streams: printed text, a rich output, or an error. */
+  addOutput(event) {
+    if (event.type === "stdout" || event.type === "stderr") this.addStream(event.type, event.text);
+    else if (event.type === "display") this.addDisplay(event);
+    else if (event.type === "error") this.addError(event);
+  }
+
   addDisplay(event) {
     const node = displayOutput(event, this.chatId);
     if (node) this.outputs.append(node);
@@ -285,6 +292,18 @@ export class AnswerView {
     else if (entry.answer_status === "step_limit") view.setStatus(notice(STEP_LIMIT, "warn"));
     return view;
   }
+}
+
+/** A code run from the history: its result, and how it ended when that was not plainly. */
+export function codeRunResult(chatId, entry) {
+  const box = h("div", { class: "turn-assistant" });
+  if (entry.result) {
+    box.append(StepView.fromResult(chatId, entry.result, { label: "Result", showCode: false }).el);
+  }
+  if (entry.status === "running") box.append(working("Still running…"));
+  else if (entry.status === "interrupted") box.append(stopped(entry));
+  else if (entry.status === "failed") box.append(errorCard(entry.error || "the code could not run"));
+  return box;
 }
 
 /**

@@ -3,11 +3,10 @@
 
 import { api } from "./api.js";
 import { loadChats, renderChatList } from "./chat-list.js";
-import { confirmAction } from "./dialogs.js";
 import { fill, h } from "./dom.js";
 import { isSignedOut } from "./errors.js";
 import { panels, route } from "./open-chat.js";
-import { $, anyRunning, state } from "./page.js";
+import { $, state } from "./page.js";
 import { titles } from "./titles.js";
 
 function showOnly(id) {
@@ -15,7 +14,8 @@ function showOnly(id) {
 }
 
 export function showSignIn(message = "") {
-  for (const view of state.views.values()) view.stop();
+  // Runs go on without this page; signed in again, it follows them again.
+  for (const view of state.views.values()) view.detach();
   state.views.clear();
   state.current = null;
   state.user = null;
@@ -75,8 +75,6 @@ export async function start() {
 }
 
 async function signOut() {
-  const message = "A query is still running; signing out stops it.";
-  if (anyRunning() && !(await confirmAction({ title: "Sign out?", message, confirm: "Sign out" }))) return;
   try {
     await api.logout();
   } catch {
