@@ -1,6 +1,8 @@
 """The chat store: users' chats and their message journal, in Redis."""
 
 import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -119,6 +121,17 @@ class Chat(BaseModel):
     title: str = ""
 
 
+def _record_ids(raws: list[bytes | str]) -> list[str]:
+    """The ids of journaled records, whatever their kind or version."""
+    ids = []
+    for raw in raws:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            record_id = json.loads(keys.text(raw)).get("id")
+            if isinstance(record_id, str):
+                ids.append(record_id)
+    return ids
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -186,8 +199,12 @@ class ChatStore:
         return bool(await self._redis.exists(keys.chat_deleted(chat_id)))
 
     async def delete(self, chat: Chat) -> None:
+        """Delete the chat's records, with its runs' event streams (a run's id is its record's;
+        a run still writing after this writes nothing: gateway.runs.events)."""
+        raws = await self._redis.lrange(keys.chat_messages(chat.chat_id), 0, -1)
+        streams = [keys.run_events(chat.chat_id, run_id) for run_id in _record_ids(raws)]
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(*keys.chat_keys(chat.chat_id))
+            pipe.delete(*keys.chat_keys(chat.chat_id), *streams)
             pipe.zrem(keys.user_chats(chat.user_id), chat.chat_id)
             pipe.hdel(keys.running_queries(), chat.chat_id)
             pipe.zrem(keys.sandbox_idle_at(), chat.chat_id)

@@ -66,30 +66,49 @@ class RunEvent:
         return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n"
 
 
+# Appends events to a run's stream, only while its chat exists (a run that writes after its chat
+# was deleted must not leave a stream behind), and moves the stream's expiry, so a run that
+# nobody ends still goes, in time. KEYS: chat hash, stream; ARGV: max length, TTL (ms), then
+# event and data for each event.
+_APPEND = """
+if redis.call('exists', KEYS[1]) == 0 then return {} end
+local ids = {}
+for i = 3, #ARGV, 2 do
+  ids[#ids + 1] = redis.call('xadd', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
+    'event', ARGV[i], 'data', ARGV[i + 1])
+end
+redis.call('pexpire', KEYS[2], ARGV[2])
+return ids
+"""
+
+
 class RunEvents:
     def __init__(self, redis: Redis, max_len: int, ttl_s: float) -> None:
         self._redis = redis
         self._max_len = max_len
         self._ttl_ms = max(1, int(ttl_s * 1000))
+        self._append = redis.register_script(_APPEND)
 
-    async def append(self, chat_id: str, run_id: str, event: str, data: dict[str, Any]) -> str:
-        """Add one event (its data given the run's id); returns its id."""
-        [entry_id] = await self.append_many(chat_id, run_id, [(event, data)])
-        return entry_id
+    async def append(
+        self, chat_id: str, run_id: str, event: str, data: dict[str, Any]
+    ) -> str | None:
+        """Add one event (its data given the run's id); returns its id (None: the chat is
+        gone)."""
+        ids = await self.append_many(chat_id, run_id, [(event, data)])
+        return ids[0] if ids else None
 
     async def append_many(
         self, chat_id: str, run_id: str, events: list[tuple[str, dict[str, Any]]]
     ) -> list[str]:
-        """Add events in order, in one round trip; returns their ids. The stream's expiry
-        moves with each write, so a run that nobody ends still goes, in time."""
-        key = keys.run_events(chat_id, run_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for event, data in events:
-                fields = {"event": event, "data": json.dumps({**data, "run_id": run_id})}
-                pipe.xadd(key, cast(Any, fields), maxlen=self._max_len, approximate=True)
-            pipe.pexpire(key, self._ttl_ms)
-            *entry_ids, _ = await pipe.execute()
-        return [keys.text(entry_id) for entry_id in entry_ids]
+        """Add events in order, in one round trip, while the chat exists; returns their ids
+        ([] for a chat deleted meanwhile, whose streams went with it)."""
+        args: list[str | int] = [self._max_len, self._ttl_ms]
+        for event, data in events:
+            args += [event, json.dumps({**data, "run_id": run_id})]
+        ids = await self._append(
+            keys=[keys.chat(chat_id), keys.run_events(chat_id, run_id)], args=args
+        )
+        return [keys.text(entry_id) for entry_id in ids]
 
     async def read(
         self, chat_id: str, run_id: str, after: str, block_ms: int | None = None

@@ -386,6 +386,10 @@ class SandboxManager:
             filters={
                 "label": [f"{LABEL_MANAGED}=true", f"{LABEL_DATA_DIR}={self._settings.data_dir}"]
             },
+            # The SDK lists, then inspects each: one that another process removed in between
+            # (a chat deleted, a pooled sandbox claimed or dropped) is left out, not an error
+            # that stops a starting gateway.
+            ignore_removed=True,
         )
 
     def _prepare_dirs(self, chat_id: str, uid: int) -> None:
