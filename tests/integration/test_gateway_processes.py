@@ -110,7 +110,9 @@ def test_a_killed_process_query_ends_once_and_the_others_run_on(
             )
 
             def stream_on_b() -> list[str]:
-                code = _STARTED_THEN_SLEEP.format(name="b", seconds=8) + "\nprint('b done')"
+                # Long enough to outlast the kill, the recovery and a restart of `a` on a slow
+                # machine (each can take seconds there).
+                code = _STARTED_THEN_SLEEP.format(name="b", seconds=20) + "\nprint('b done')"
                 with b.client.stream(
                     "POST", f"/query/{on_b}?stream=true", json={"code": code}
                 ) as response:

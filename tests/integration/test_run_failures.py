@@ -45,6 +45,9 @@ def gateway_on_proxy(
 ) -> Iterator[GatewayProcess]:
     env = {
         **gateway_env,
+        # One process: with two, the second may still be starting when a test makes Docker
+        # fail, and a worker that cannot reach Docker at start-up stops the whole gateway.
+        "GATEWAY_WORKERS": "1",
         "DOCKER_HOST": proxy.url,
         "OPENAI_BASE_URL": llm.base_url,
         "OPENAI_API_KEY": "test-key",
