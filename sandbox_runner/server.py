@@ -106,7 +106,7 @@ class ExecutorHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         routes = {"/health": self._health, "/variables": self._variables}
-        other = {"/execute", "/interrupt", "/reset", "/load_csv", "/load", "/claim"}
+        other = {"/execute", "/interrupt", "/reset", "/load_csv", "/load", "/claim", "/retire"}
         self._dispatch(routes, other=other)
 
     def do_POST(self) -> None:
@@ -117,6 +117,7 @@ class ExecutorHandler(BaseHTTPRequestHandler):
             "/load_csv": self._load_csv,
             "/load": self._load,
             "/claim": self._claim,
+            "/retire": self._retire,
         }
         self._dispatch(routes, other={"/health", "/variables"})
 
@@ -264,6 +265,10 @@ class ExecutorHandler(BaseHTTPRequestHandler):
                     raise
                 result = LoadResult(error=f"loading it did not finish: {e.detail}"[:2000])
         self._send_json(200, result.model_dump())
+
+    def _retire(self, body: bytes) -> None:
+        self.server.supervisor.retire()
+        self._send_json(200, {"retired": True})
 
     def _interrupt(self, body: bytes) -> None:
         interrupted = self.server.supervisor.interrupt()

@@ -36,6 +36,17 @@ MAX_RESTORE_SKIPS = 5
 RESET_WAIT_S = 10.0
 CELL_BUSY = "a cell is already running in this sandbox; wait for it or interrupt it"
 _SESSION_RESET = "the session was reset"
+STOPPING = "this sandbox is being stopped; start it again for more work"
+# How long a retired executor refuses work when the stop it was retired for never comes (the
+# gateway process that asked died in between): then it serves again.
+RETIRED_FOR_S = 30.0
+
+
+class Stopping(AppError):
+    """The executor was retired: its container is about to be stopped (gateway: an idle stop)."""
+
+    status = 503
+
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +64,8 @@ class Supervisor:
         # Why there is no kernel, when it was dropped outside a cell; said in the next EndEvent.
         self._missing_reason = "the Python kernel was not running"
         self._claim = threading.Lock()
+        # Until when (time.monotonic) the executor takes no new work: see retire.
+        self._retired_until = 0.0
         # Set once the claimed cell's code is over (its end may still be on its way to the
         # client): nothing is left for `interrupt` to stop.
         self._cell_over = False
@@ -97,14 +110,27 @@ class Supervisor:
 
     @contextmanager
     def claim(self, busy: str = CELL_BUSY) -> Iterator[None]:
-        """Hold the right to use the kernel; Conflict(busy) if a cell is running."""
+        """Hold the right to use the kernel; Conflict(busy) if a cell is running, Stopping
+        once the executor is retired."""
         if not self._claim.acquire(blocking=False):
             raise Conflict(busy)
+        if time.monotonic() < self._retired_until:
+            self._claim.release()
+            raise Stopping(STOPPING)
         self._cell_over = False
         try:
             yield
         finally:
             self._claim.release()
+
+    def retire(self) -> None:
+        """Take no new work (cells, variable reads, loads, resets) from now on: the gateway is
+        about to stop this container as idle. Conflict when something holds the kernel now
+        (the sandbox is in use, not idle). A request that comes after is refused with Stopping
+        before it runs anything, so its gateway can send it again to the sandbox started anew,
+        rather than lose it with the container."""
+        with self.claim():
+            self._retired_until = time.monotonic() + RETIRED_FOR_S
 
     @property
     def workspace(self) -> str:

@@ -192,6 +192,20 @@ class ExecutorClient:
         except HTTPFailure as e:
             raise self._failed(e, "POST /execute", read_timeout_s, accepted) from e
 
+    async def retire(self) -> bool:
+        """Ask the executor to take no more work, before its container is stopped as idle: a
+        request that comes after is refused untouched (ExecutorUnavailable, not accepted) and
+        sent again by its caller to the sandbox started anew. False when something holds its
+        kernel (the sandbox is in use after all). One that cannot be asked (gone, or from an
+        image without this) is taken as retired: a stop loses nothing it would have done."""
+        try:
+            await self._request("POST", "/retire", timeout_s=2.0)
+        except Conflict:
+            return False
+        except AppError as e:
+            log.info("the executor could not be retired (%s); stopping it anyway", e.detail)
+        return True
+
     async def interrupt(self) -> bool:
         """Interrupt the running cell, if any; False when there was none or the executor could
         not be asked. Never raises: it is called while a run already ends, for whatever reason,
@@ -365,6 +379,10 @@ def _raise_for(status: int, body: bytes, path: str) -> None:
     if status == 409:
         # The executor refuses only because its kernel is busy: to the user, the chat is.
         raise Conflict(detail, ErrorCode.CHAT_BUSY)
+    if status == 503:
+        # Retired (its container is being stopped): it took nothing, so what was asked may be
+        # sent again to the sandbox started anew.
+        raise ExecutorUnavailable(f"the sandbox is stopping: {detail}")
     error = _ERRORS.get(status)
     if error is not None:
         raise error(detail)

@@ -759,12 +759,31 @@ class SandboxManager:
             async with self._exclusive(chat_id):
                 if not await self._coordination.still_idle(chat_id):
                     continue  # used while we looked
+                # A query another process sends now (its cache says "running") would be cut
+                # off by the stop: the executor is retired first, and refuses it untouched,
+                # so that query starts the sandbox again and runs there.
+                if not await self._retire(chat_id):
+                    continue  # in use after all
                 log.info("stopping idle sandbox of %s", chat_id)
                 self._running.discard(chat_id)
                 await asyncio.to_thread(self._stop, chat_id)
                 await self._coordination.forget(chat_id)
                 stopped.append(chat_id)
         return stopped
+
+    async def _retire(self, chat_id: str) -> bool:
+        """See ExecutorClient.retire; True for a sandbox this process cannot reach."""
+        try:
+            client = self.client(chat_id)
+        except ExecutorUnavailable:
+            # Started by another process: its secret is on the container.
+            container = await asyncio.to_thread(self._get, chat_id)
+            identity = None if container is None else _identity_of(container)
+            if identity is None:
+                return True
+            self._identities[chat_id] = identity
+            client = self.client(chat_id)
+        return await client.retire()
 
     async def aclose(self) -> None:
         for _, client in self._clients.values():

@@ -120,12 +120,9 @@ def test_fork_bomb_is_contained_and_other_chats_answer(
     bomb = "import os\nwhile True:\n    os.fork()"
     reply = tight_gateway.run(tight_chat, bomb)
     assert reply["status"] in {"error", "timeout", "crashed"}
+    # Idle for 2 s during the bomb, the other chat's sandbox may be being stopped just as this
+    # query reaches it: the query then runs on it started again (test_idle_stop).
     fine = tight_gateway.run(other, "'other chat fine'")
-    if fine["status"] == "crashed" and f"stopping idle sandbox of {other}" in tight_gateway.log():
-        # Idle for 2 s during the bomb, the other chat's sandbox may be stopped by the reaper
-        # of another worker just as this query reaches it (a known race, in the session notes):
-        # the query then finds its sandbox gone. That is the reaper's doing, not the bomb's.
-        fine = tight_gateway.run(other, "'other chat fine'")
     assert fine["result"] == "'other chat fine'", fine
     assert tight_gateway.run(tight_chat, "'bombed chat fine'")["result"] == "'bombed chat fine'"
     tight_gateway.client.delete(f"/chat/{other}")
