@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import ValidationError
 
 from sandbox_runner import pipe
-from sandbox_runner.supervisor import Supervisor
+from sandbox_runner.supervisor import Stopping, Supervisor
 from shared.errors import AppError, Conflict, InvalidPath, NotFound
 from shared.ids import is_chat_id, workspace_parts
 from shared.protocol import (
@@ -141,6 +141,9 @@ class ExecutorHandler(BaseHTTPRequestHandler):
                 self._send_json(status, {"detail": f"{self.command} {path} is not served here"})
                 return
             route(body)
+        except Stopping as e:
+            # Told apart from other 503s: the gateway may send this request again elsewhere.
+            self._send_json(e.status, {"detail": e.detail, "retired": True})
         except AppError as e:
             self._send_json(e.status, {"detail": e.detail})
         except ValidationError as e:

@@ -373,13 +373,15 @@ def _raise_for(status: int, body: bytes, path: str) -> None:
     if status < 400:
         return
     try:
-        detail = str(json.loads(body)["detail"])
-    except (ValueError, KeyError, TypeError):
-        detail = body.decode("utf-8", "replace")
+        answer = json.loads(body)
+        detail = str(answer["detail"])
+        retired = answer.get("retired") is True
+    except (ValueError, KeyError, TypeError, AttributeError):
+        detail, retired = body.decode("utf-8", "replace"), False
     if status == 409:
         # The executor refuses only because its kernel is busy: to the user, the chat is.
         raise Conflict(detail, ErrorCode.CHAT_BUSY)
-    if status == 503:
+    if status == 503 and retired:
         # Retired (its container is being stopped): it took nothing, so what was asked may be
         # sent again to the sandbox started anew.
         raise ExecutorUnavailable(f"the sandbox is stopping: {detail}")

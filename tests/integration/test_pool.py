@@ -74,7 +74,10 @@ def waiting(client: docker.DockerClient, pool_dir: Path) -> dict[str, Container]
     return {
         c.labels[LABEL_POOL]: c
         for c in client.containers.list(
-            all=True, filters={"label": [f"{LABEL_DATA_DIR}={pool_dir}", LABEL_POOL]}
+            all=True,
+            filters={"label": [f"{LABEL_DATA_DIR}={pool_dir}", LABEL_POOL]},
+            # The pool removes the dead ones meanwhile.
+            ignore_removed=True,
         )
         if c.name == f"ads-{c.labels[LABEL_POOL]}"
     }
