@@ -45,30 +45,20 @@ class RunFeed:
         wait_ms: int | None = None
         while True:
             batch = await self._events.read(chat_id, run_id, after, block_ms=wait_ms)
-            wait_ms = _WAIT_MS
             for event in batch:
                 yield event.sse()
                 after = event.id
                 if event.final:
                     return
-            if batch:
+            if batch or await self._running(chat_id, run_id):
+                if not batch:
+                    yield ": the run is still going\n\n"
+                wait_ms = _WAIT_MS
                 continue
-            if await self._running(chat_id, run_id):
-                yield ": the run is still going\n\n"
-                continue
-            # A stream without its last event is waited for a moment; none at all has expired.
-            late = (
-                await self._events.read(chat_id, run_id, after, block_ms=_LAST_EVENT_GRACE_MS)
-                if await self._events.exists(chat_id, run_id)
-                else []
-            )
-            if late:
-                wait_ms = None
-                for event in late:
-                    yield event.sse()
-                    after = event.id
-                    if event.final:
-                        return
+            # Ended: a stream without its last event is waited for a moment, once; none at all
+            # has expired.
+            if wait_ms != _LAST_EVENT_GRACE_MS and await self._events.exists(chat_id, run_id):
+                wait_ms = _LAST_EVENT_GRACE_MS
                 continue
             # Ended, and its stream says no more: its events expired, or its process died
             # before Redis took the last one. The history has how it ended.

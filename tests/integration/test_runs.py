@@ -44,6 +44,14 @@ def read_to_the_end(gateway: GatewayProcess, path: str, last_event_id: str | Non
         return list(sse_entries(response))
 
 
+def stream_query(gateway: GatewayProcess, chat_id: str, code: str) -> list[Entry]:
+    """POST code as a streamed run and read its events to the end."""
+    with gateway.client.stream(
+        "POST", f"/query/{chat_id}?stream=true", json={"code": code}
+    ) as response:
+        return list(sse_entries(response))
+
+
 def events_path(chat_id: str, run_id: str) -> str:
     return f"/chat/{chat_id}/runs/{run_id}/events"
 
@@ -108,14 +116,8 @@ def test_two_listeners_on_one_run_get_the_same_events(replicas: list[GatewayProc
     with a.new_chat() as chat_id:
         code = _PRINTS.format(n=5, pause=0.2)
 
-        def start() -> list[Entry]:
-            with a.client.stream(
-                "POST", f"/query/{chat_id}?stream=true", json={"code": code}
-            ) as response:
-                return list(sse_entries(response))
-
         with ThreadPoolExecutor(1) as pool:
-            starter = pool.submit(start)
+            starter = pool.submit(stream_query, a, chat_id, code)
             run_id = active_run(b, chat_id)
             follower = read_to_the_end(b, events_path(chat_id, run_id), None)
             assert starter.result(timeout=60) == follower
@@ -147,14 +149,8 @@ def test_the_active_run_is_told_and_stopped_from_another_process(
         a.run(chat_id, "kept = 1")
         code = "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"
 
-        def start() -> list[Entry]:
-            with a.client.stream(
-                "POST", f"/query/{chat_id}?stream=true", json={"code": code}
-            ) as response:
-                return list(sse_entries(response))
-
         with ThreadPoolExecutor(1) as pool:
-            starter = pool.submit(start)
+            starter = pool.submit(stream_query, a, chat_id, code)
             run_id = active_run(b, chat_id)
             listed = {c["chat_id"]: c["active_run_id"] for c in b.client.get("/chats").json()}
             assert listed[chat_id] == run_id
