@@ -10,7 +10,7 @@ COMPOSE := ADS_ENV_FILE=$(abspath $(ENV_FILE)) docker compose --env-file $(ENV_F
 TEST_WORKERS ?= 3
 SHELL_SCRIPTS := $(wildcard deploy/*.sh) .ci/run
 
-.PHONY: up down logs images lock test test-unit lint bench deps help
+.PHONY: up down logs images lock packages variant test test-unit lint bench deps help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,13 @@ logs: ## Follow the gateway's log
 images: ## Build the sandbox, gateway and redis images (offline-capable)
 	@deploy/ensure-docker.sh
 	@deploy/images.sh
+
+packages: ## Add wheels to the package store (PACKAGES_DIR): PKGS="xgboost lifelines" and/or REQUIREMENTS=file
+	@deploy/packages.sh --env-file $(ENV_FILE) $(if $(REQUIREMENTS),--requirements $(REQUIREMENTS)) $(PKGS)
+
+variant: ## Build the image variant ai-data-scientist/sandbox-NAME from the sandbox image: NAME=ml REQUIREMENTS=file
+	@deploy/ensure-docker.sh
+	@deploy/variant.sh $(NAME) $(REQUIREMENTS)
 
 lock: ## Re-resolve the images' Python packages into deploy/requirements-*.lock.txt
 	@deploy/lock.sh

@@ -37,3 +37,10 @@ unset _minor
 requirements_digest() {
     sed -e 's/[[:space:]]*#.*//' -e '/^[[:space:]]*$/d' "$1" | sha256sum | cut -d' ' -f1
 }
+
+# The sandbox lock as pip constraints (name==version, without the hashes): wheels downloaded
+# under them depend on the image's own versions of its packages, so installing them never has
+# to replace one (deploy/packages.sh, deploy/variant.sh).
+sandbox_constraints() {
+    sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\).*/\1/p' "$DEPLOY_DIR/requirements-sandbox.lock.txt"
+}

@@ -26,7 +26,18 @@ from gateway.api import openapi
 from gateway.api.csrf import SameOriginStateChanges
 from gateway.api.errors import describe, error_response
 from gateway.api.limits import BodyLimit, Limit
-from gateway.api.routes import auth, chats, export, files, health, query, state, tokens, web
+from gateway.api.routes import (
+    auth,
+    chats,
+    export,
+    files,
+    health,
+    packages,
+    query,
+    state,
+    tokens,
+    web,
+)
 from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
 from gateway.auth.github import SIGN_IN_WINDOW_S
 from gateway.chats.store import ChatStore
@@ -41,6 +52,7 @@ from gateway.sandbox import data_mount
 from gateway.sandbox import runtime as sandbox_runtime
 from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.manager import SandboxManager
+from gateway.sandbox.packages import PackageService
 from gateway.sandbox.pool import SandboxPool
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
@@ -115,9 +127,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.run_feed = RunFeed(run_events, chat_store)
         app.state.queries = QueryService(chat_store, sandboxes, settings, stops)
         app.state.sessions = SessionService(chat_store, sandboxes, settings)
+        app.state.packages = PackageService(chat_store, sandboxes, settings)
         llm = LLM(settings) if settings.llm_configured else None
         app.state.agent = Agent(
-            llm, chat_store, app.state.queries, app.state.sessions, settings, stops
+            llm,
+            chat_store,
+            app.state.queries,
+            app.state.sessions,
+            settings,
+            stops,
+            app.state.packages,
         )
         app.state.local_token = local_token(settings)
         app.state.auth = Authenticator.create(settings, redis, app.state.local_token)
@@ -182,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         query.router,
         files.router,
         state.router,
+        packages.router,
         health.router,
         tokens.router,
         web.router,

@@ -133,6 +133,23 @@ class Settings(BaseSettings):
         default="ai-data-scientist/sandbox:latest",
         description="SANDBOX_IMAGE: the sandboxes' image",
     )
+    # Further images a chat may be made on, chosen when it is created: an allow-list, so a user
+    # names one of these and never an image of their own.
+    sandbox_images: str = Field(
+        default="",
+        description=(
+            "SANDBOX_IMAGES: further sandbox images chats may choose at creation, as "
+            "comma-separated name=image pairs (gpu=ai-data-scientist/sandbox-gpu:latest); "
+            "SANDBOX_IMAGE is the one named default"
+        ),
+    )
+    packages_dir: Path = Field(
+        default=Path("/var/lib/ai-data-scientist-packages"),
+        description=(
+            "PACKAGES_DIR: the package store, a folder of wheels (`make packages`) that chats "
+            "may install from; mounted read-only into every sandbox when it exists"
+        ),
+    )
     sandbox_runtime: Literal["auto", "runsc", "runc"] = Field(
         default="auto",
         description=(
@@ -223,6 +240,20 @@ class Settings(BaseSettings):
             raise ValueError("DATA_DIR must be an absolute path (the Docker engine mounts it)")
         return value
 
+    @field_validator("packages_dir")
+    @classmethod
+    def _absolute_packages_dir(cls, value: Path) -> Path:
+        # Mounted by the Docker engine by this path, as DATA_DIR is.
+        if not value.is_absolute():
+            raise ValueError("PACKAGES_DIR must be an absolute path (the Docker engine mounts it)")
+        return value
+
+    @field_validator("sandbox_images")
+    @classmethod
+    def _image_allow_list(cls, value: str) -> str:
+        _image_choices(value, "")
+        return value
+
     @field_validator("sandbox_disk_limit", mode="before")
     @classmethod
     def _disk_limit_in_bytes(cls, value: object) -> object:
@@ -248,6 +279,11 @@ class Settings(BaseSettings):
             raise SettingsError(
                 "AUTH_MODE=github cannot start: " + "; ".join(problems) + " (README: Sign-in)"
             )
+
+    @cached_property
+    def image_choices(self) -> dict[str, str]:
+        """The images chats may be made on, by name: `default` (SANDBOX_IMAGE) first."""
+        return _image_choices(self.sandbox_images, self.sandbox_image)
 
     @property
     def effective_gateway_workers(self) -> int:
@@ -315,6 +351,26 @@ def byte_size(value: str, name: str) -> int:
             f"not {value!r}"
         )
     return int(float(match[1]) * _UNITS[match[2]])
+
+
+DEFAULT_IMAGE = "default"
+_IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+
+
+def _image_choices(value: str, default_image: str) -> dict[str, str]:
+    """SANDBOX_IMAGES as name -> image, after `default`; ValueError naming a bad entry."""
+    choices = {DEFAULT_IMAGE: default_image}
+    for entry in _comma_list(value):
+        name, _, image = (part.strip() for part in entry.partition("="))
+        if not _IMAGE_NAME.fullmatch(name) or not image or any(c.isspace() for c in image):
+            raise ValueError(
+                f"SANDBOX_IMAGES entry {entry!r} is not name=image (a name of lower-case "
+                "letters, digits, '.', '_' or '-', then a Docker image reference)"
+            )
+        if name in choices:
+            raise ValueError(f"SANDBOX_IMAGES names {name!r} twice (or names 'default')")
+        choices[name] = image
+    return choices
 
 
 def _comma_list(value: str) -> list[str]:

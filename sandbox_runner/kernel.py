@@ -9,6 +9,7 @@ import argparse
 import ast
 import builtins
 import contextlib
+import importlib
 import inspect
 import io
 import itertools
@@ -17,6 +18,7 @@ import linecache
 import logging
 import os
 import signal
+import site
 import sys
 import time
 import traceback
@@ -28,6 +30,7 @@ from sandbox_runner import figures, pipe, variables
 from sandbox_runner.capture import Sender, StreamCapture
 from sandbox_runner.checkpoints import Checkpoints
 from sandbox_runner.variables import VariableError
+from shared.packages import CHAT_PACKAGES_DIR
 
 _MISSING = object()
 # Caps on what one message to the server may hold, so that an honest kernel never comes near the
@@ -111,6 +114,11 @@ class Kernel:
         sys.argv = [""]
         # Like a notebook: the user's own modules in the workspace are importable.
         sys.path.insert(0, self._workspace)
+        # The chat's installed packages (gateway/sandbox/packages.py), after the image's own
+        # (the installer never installs a second copy of those), with their .pth files. Here,
+        # before serve() restores the saved variables, so pickles of their objects load.
+        if os.path.isdir(CHAT_PACKAGES_DIR):
+            site.addsitedir(CHAT_PACKAGES_DIR)
         builtins.display = self._display_objects  # type: ignore[attr-defined]
         figures.install(self._figures)
         # From the start, not from the first cell on: an interrupt the server sends with the
@@ -156,6 +164,9 @@ class Kernel:
         self._stdout.begin()
         self._stderr.begin()
         signal.signal(signal.SIGINT, self._interrupts.handler)
+        # Packages installed since the last cell: the import system's cached folder listings
+        # would miss them for as long as the folder's mtime looks unchanged.
+        importlib.invalidate_caches()
         try:
             try:
                 self._interrupts.arm(started_at)

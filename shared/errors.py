@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     RUN_STOPPED = "run_stopped"
     RUN_INTERRUPTED = "run_interrupted"
     RUN_NOT_FOUND = "run_not_found"
+    PACKAGE_NOT_FOUND = "package_not_found"
+    INSTALL_FAILED = "install_failed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     DISK_QUOTA_EXCEEDED = "disk_quota_exceeded"
     INVALID_REQUEST = "invalid_request"

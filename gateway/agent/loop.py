@@ -1,5 +1,7 @@
 """The data scientist: a model that writes Python, runs it in the chat's sandbox through the
-`run_python` tool, reads the outcome and goes on until it can answer.
+`run_python` tool, reads the outcome and goes on until it can answer. A second tool,
+`install_packages`, installs packages from the operator's store into the chat (journaled as a
+`packages` record of its own, and announced to a stream as a `packages` event).
 
 Every query is one history record (a `QueryRecord`) with all its steps, journaled and finished
 by `gateway.runs.lifecycle`; `emit` reports progress as it happens (the streaming route turns it
@@ -21,6 +23,7 @@ from gateway.chats.store import Chat, ChatStore
 from gateway.runs.code import CodeResult, QueryService, ResultBuilder, journal_form
 from gateway.runs.lifecycle import journaled_run
 from gateway.runs.stops import RunStops
+from gateway.sandbox.packages import PackageService, parse_all
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
 from shared.errors import AppError, ErrorCode, ServiceUnavailable
@@ -42,6 +45,30 @@ RUN_PYTHON = {
         },
     },
 }
+
+INSTALL_PACKAGES = {
+    "type": "function",
+    "function": {
+        "name": "install_packages",
+        "description": (
+            "Install Python packages into the chat's sandbox from the server's package store "
+            "(only packages it offers; there is no network). They stay installed for this chat "
+            "and can be imported at once."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "packages": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "names, each optionally with ==version: ['lifelines']",
+                }
+            },
+            "required": ["packages"],
+        },
+    },
+}
+TOOLS = [RUN_PYTHON, INSTALL_PACKAGES]
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -74,8 +101,10 @@ class Agent:
         sessions: SessionService,
         settings: Settings,
         stops: RunStops,
+        packages: PackageService,
     ) -> None:
         self._llm = llm
+        self._packages = packages
         self._stops = stops
         self._chats = chats
         self._queries = queries
@@ -129,7 +158,7 @@ class Agent:
             await emit("answer", {"delta": delta})
 
         for _ in range(self._settings.llm_max_steps):
-            completion = await self._llm.complete(messages, [RUN_PYTHON], on_text)
+            completion = await self._llm.complete(messages, TOOLS, on_text)
             for key, value in completion.usage.items():
                 usage[key] = usage.get(key, 0) + value
             messages.append(completion.as_message())
@@ -152,6 +181,8 @@ class Agent:
     ) -> str:
         """Run one tool call and return what the model is told about it. Malformed calls are
         explained to the model, which can then correct itself."""
+        if call.name == "install_packages":
+            return await self._install(chat, call, emit)
         code, problem = _code_of(call)
         if problem:
             return f"error: {problem}"
@@ -179,6 +210,29 @@ class Agent:
         steps.append(step)
         return _report(step, self._settings.llm_tool_output_chars)
 
+    async def _install(self, chat: Chat, call: ToolCall, emit: Emit) -> str:
+        """The install_packages tool: the query holds the chat's lock already."""
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except json.JSONDecodeError as e:
+            return f'error: the arguments are not valid JSON ({e}); send {{"packages": [...]}}'
+        entries = arguments.get("packages") if isinstance(arguments, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            return 'error: the arguments must be a JSON object with a list of strings "packages"'
+        try:
+            result = await self._packages.install_locked(chat, parse_all(entries))
+        except AppError as e:
+            await emit("packages", {"requested": entries, "error": e.detail})
+            return f"error: {e.detail}"
+        await emit("packages", result.model_dump(mode="json", include={"installed", "satisfied"}))
+        installed = ", ".join(f"{p.name}=={p.version}" for p in result.installed) or "nothing new"
+        lines = [f"installed: {installed}"]
+        if result.satisfied:
+            lines.append(f"already installed: {', '.join(result.satisfied)}")
+        if result.disk is not None and result.disk.warning:
+            lines.append(f"warning: {result.disk.warning}")
+        return "\n".join(lines)
+
     async def _context(self, chat: Chat, history: list[HistoryRecord]) -> str:
         variables = (await self._sessions.variables(chat)).variables
         frames: dict[str, VariableValue] = {}
@@ -189,8 +243,16 @@ class Agent:
                 continue  # gone or unreadable since it was listed: describe it without columns
         files = (await self._sessions.list_files(chat)).files
         uploads = current_uploads(history)
+        installed = [f"{p.name}=={p.version}" for p in await self._packages.installed(chat)]
+        installable = [p.name for p in await self._packages.store()]
         return system_prompt(
-            self._settings.sandbox_exec_timeout_s, variables, frames, files, uploads
+            self._settings.sandbox_exec_timeout_s,
+            variables,
+            frames,
+            files,
+            uploads,
+            installed,
+            installable,
         )
 
     def _reply(
@@ -226,7 +288,7 @@ class Agent:
 
 def _code_of(call: ToolCall) -> tuple[str, str | None]:
     if call.name != "run_python":
-        return "", f"there is no tool '{call.name}'; the only tool is run_python"
+        return "", f"there is no tool '{call.name}'; the tools are run_python and install_packages"
     try:
         arguments = json.loads(call.arguments or "{}")
     except json.JSONDecodeError as e:

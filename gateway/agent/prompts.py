@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from gateway.chats.journal import (
     CodeRecord,
     HistoryRecord,
+    PackagesRecord,
     QueryRecord,
     RestartRecord,
     UploadRecord,
@@ -19,11 +20,14 @@ from shared.protocol import VariableInfo, VariableValue
 RULES = """\
 You are an expert data scientist working with the user in a chat. You have a Python 3.11 \
 sandbox: call the `run_python` tool to run code there, look at what it prints, and continue \
-until you can answer. The namespace persists: variables defined earlier in this chat, and \
-datasets the user uploaded, are already loaded.
+until you can answer. When the analysis needs a package that is not installed, call the \
+`install_packages` tool with packages the server's store offers (listed below). The namespace \
+persists: variables defined earlier in this chat, and datasets the user uploaded, are already \
+loaded.
 
 The sandbox:
-- has NO network access: nothing can be downloaded or installed (never suggest pip install);
+- has NO network access: nothing can be downloaded, and pip does not work there (never \
+run or suggest pip install): only `install_packages` installs, and only from the store;
 - has pandas, numpy, matplotlib, seaborn, scipy, scikit-learn, statsmodels, pyarrow, \
 openpyxl and xlrd installed;
 - runs in the working directory /workspace: read the user's files there and save every output \
@@ -41,6 +45,8 @@ MAX_COLUMNS_DESCRIBED = 40
 MAX_FILES_LISTED = 50
 # Uploads described, newest kept: each dataset or kept file is a line or two.
 MAX_UPLOADS_DESCRIBED = 30
+# Packages named in the prompt at most, of those installed and of the store's.
+MAX_PACKAGES_LISTED = 150
 
 
 def system_prompt(
@@ -49,8 +55,17 @@ def system_prompt(
     frames: dict[str, VariableValue],
     files: list[FileInfo],
     uploads: list[UploadRecord],
+    installed: Sequence[str] = (),
+    installable: Sequence[str] = (),
 ) -> str:
+    """`installed`: the chat's own packages (name==version); `installable`: the store's."""
     lines = [RULES.format(timeout=timeout_s), "", "## The session now"]
+    lines.append(f"Packages installed in this chat: {_listed(installed) or 'none yet'}.")
+    lines.append(
+        f"Packages the store offers to install_packages: {_listed(installable)}."
+        if installable
+        else "The package store is empty: no more packages can be installed."
+    )
     if variables:
         lines.append("Variables:")
         for var in variables:
@@ -72,6 +87,12 @@ def system_prompt(
     for upload in uploads[-MAX_UPLOADS_DESCRIBED:]:
         lines += _upload_lines(upload)
     return "\n".join(lines)
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:MAX_PACKAGES_LISTED])
+    more = len(names) - MAX_PACKAGES_LISTED
+    return shown + (f", and {more} more" if more > 0 else "")
 
 
 def current_uploads(history: Sequence[HistoryRecord]) -> list[UploadRecord]:
@@ -158,8 +179,15 @@ def _turn(record: HistoryRecord) -> list[dict[str, str]]:
             if names:
                 return [_user(f"(I uploaded {record.file}; it is loaded as {names}.)")]
             return [_user(f"(I uploaded {record.file}; it is kept as a file.)")]
+        case PackagesRecord():
+            return [_user(f"(Installed from the store: {', '.join(record.installed)}.)")]
         case RestartRecord():
-            return [_user("(I restarted the session: all variables and files are gone.)")]
+            return [
+                _user(
+                    "(I restarted the session: all variables, files and installed packages "
+                    "are gone.)"
+                )
+            ]
     return []
 
 

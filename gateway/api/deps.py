@@ -15,6 +15,7 @@ from gateway.runs.code import QueryService
 from gateway.runs.feed import RunFeed
 from gateway.runs.stops import RunStops
 from gateway.sandbox.manager import SandboxManager
+from gateway.sandbox.packages import PackageService
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
 
@@ -45,6 +46,10 @@ async def get_agent(request: Request) -> Agent:
 
 async def get_sessions(request: Request) -> SessionService:
     return cast(SessionService, request.app.state.sessions)
+
+
+async def get_packages(request: Request) -> PackageService:
+    return cast(PackageService, request.app.state.packages)
 
 
 async def get_stops(request: Request) -> RunStops:
@@ -78,6 +83,7 @@ SandboxesDep = Annotated[SandboxManager, Depends(get_sandboxes)]
 QueriesDep = Annotated[QueryService, Depends(get_queries)]
 AgentDep = Annotated[Agent, Depends(get_agent)]
 SessionsDep = Annotated[SessionService, Depends(get_sessions)]
+PackagesDep = Annotated[PackageService, Depends(get_packages)]
 StopsDep = Annotated[RunStops, Depends(get_stops)]
 RunsDep = Annotated[BackgroundRuns, Depends(get_runs)]
 RunFeedDep = Annotated[RunFeed, Depends(get_run_feed)]

@@ -22,11 +22,13 @@ from gateway.chats.journal import (
     CellResult,
     CodeRecord,
     HistoryRecord,
+    PackagesRecord,
     QueryRecord,
     RestartRecord,
     UploadRecord,
 )
 from gateway.chats.store import Chat
+from shared.packages import InvalidRequirement, parse_requirement
 from shared.uploads import is_variable_name
 
 # The PNG bytes of a workspace file, or None when it cannot be embedded (gone, not a regular
@@ -125,6 +127,19 @@ def _ended(record: HistoryRecord) -> str | None:
     return f"*This run ended `{record.status}`{why}.*"
 
 
+def _packages_note(record: PackagesRecord) -> str:
+    """Packages installed from the server's store. Only entries of the requirement grammar are
+    named (shared.packages), so nothing journaled becomes Markdown or code of its own; the
+    notebook does not install them (it may run where there is an index, or none)."""
+    named = []
+    for entry in record.installed:
+        try:
+            named.append(str(parse_requirement(entry)))
+        except InvalidRequirement:
+            continue
+    return f"Packages installed here from the server's store: {', '.join(named) or 'none'}."
+
+
 def _load_upload(record: UploadRecord) -> str | None:
     """The code that loads an upload's DataFrames again, from the chat's files beside the
     notebook, with the reader and options that loaded them (None: it was kept only as a file).
@@ -180,6 +195,8 @@ async def notebook(chat: Chat, history: list[HistoryRecord], figure: FigureReade
                 book.markdown(_upload_note(record))
                 if (code := _load_upload(record)) is not None:
                     await book.code(code, None)
+            case PackagesRecord():
+                book.markdown(_packages_note(record))
             case RestartRecord():
                 book.markdown("The session was restarted here: variables and files cleared.")
                 await book.code("%reset -f", None)
@@ -214,6 +231,8 @@ def script(chat: Chat, history: list[HistoryRecord]) -> str:
             case UploadRecord():
                 code = _load_upload(record)
                 lines += [*_comment(_upload_note(record)), *([code] if code else []), ""]
+            case PackagesRecord():
+                lines += [*_comment(_packages_note(record)), ""]
             case RestartRecord():
                 lines += [
                     *_comment("The session was restarted here: variables, files cleared."),
@@ -243,6 +262,8 @@ def report(chat: Chat, history: list[HistoryRecord]) -> str:
                     f"`{d.variable}` {' x '.join(map(str, d.shape))}" for d in record.loaded()
                 )
                 parts.append(f"*{_upload_note(record)}*" + (f" ({shapes})" if shapes else ""))
+            case PackagesRecord():
+                parts.append(f"*{_packages_note(record)}*")
             case RestartRecord():
                 parts.append("*The session was restarted here: variables and files cleared.*")
         if (note := _ended(record)) is not None:

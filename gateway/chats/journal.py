@@ -2,10 +2,10 @@
 
 Kinds: `query` (a question to the AI data scientist, with its steps and answer), `code` (code the
 user ran directly, with its result), `upload` (a file kept in the workspace, and the DataFrames it
-was loaded as; before any file could be uploaded, a CSV loaded as one) and `restart` (the
-session was reset). Queries and code runs are journaled `running` when they start and finished by
-`gateway.runs.lifecycle` as `done`, `failed` or `interrupted`; uploads and restarts are journaled
-once they are done.
+was loaded as; before any file could be uploaded, a CSV loaded as one), `packages` (packages
+installed from the operator's store) and `restart` (the session was reset). Queries and code
+runs are journaled `running` when they start and finished by `gateway.runs.lifecycle` as `done`,
+`failed` or `interrupted`; uploads, installs and restarts are journaled once they are done.
 
 Records written by earlier versions load as they are: every field has a default, so one that an
 older gateway did not write is filled in. A record that does not load at all (a kind this version
@@ -182,13 +182,24 @@ class UploadRecord(Record):
         return [UploadedDataset(variable=self.variable, shape=self.shape)]
 
 
+class PackagesRecord(Record):
+    """Packages installed into the chat from the store (by the user, or by the model during a
+    query): what was asked for, and everything installed for it, as `name==version`."""
+
+    kind: Literal["packages"] = "packages"
+    role: Literal["user"] = "user"
+    requested: list[str] = []
+    installed: list[str] = []
+
+
 class RestartRecord(Record):
     kind: Literal["restart"] = "restart"
     role: Literal["system"] = "system"
 
 
 HistoryRecord = Annotated[
-    QueryRecord | CodeRecord | UploadRecord | RestartRecord, Field(discriminator="kind")
+    QueryRecord | CodeRecord | UploadRecord | PackagesRecord | RestartRecord,
+    Field(discriminator="kind"),
 ]
 _HISTORY: TypeAdapter[HistoryRecord] = TypeAdapter(HistoryRecord)
 

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from gateway import keys
 from gateway.chats.journal import HistoryRecord, Record, load_history, parse_record
 from gateway.leases import Lease
+from gateway.settings import DEFAULT_IMAGE
 from shared.errors import Conflict, ErrorCode, NotFound
 from shared.ids import is_chat_id, new_chat_id
 
@@ -119,6 +120,8 @@ class Chat(BaseModel):
     user_id: str
     created_at: str
     title: str = ""
+    # The sandbox image it runs on, by its name in SANDBOX_IMAGES; chosen once, at creation.
+    image: str = DEFAULT_IMAGE
 
 
 def _record_ids(raws: list[bytes | str]) -> list[str]:
@@ -148,10 +151,12 @@ class ChatStore:
         self._finish = redis.register_script(_FINISH)
         self._sandbox_uid = redis.register_script(_SANDBOX_UID)
 
-    async def create(self, user_id: str) -> Chat:
+    async def create(self, user_id: str, image: str = DEFAULT_IMAGE) -> Chat:
         now = _now()
         while True:
-            chat = Chat(chat_id=new_chat_id(now), user_id=user_id, created_at=now.isoformat())
+            chat = Chat(
+                chat_id=new_chat_id(now), user_id=user_id, created_at=now.isoformat(), image=image
+            )
             # HSETNX on the owner field makes a colliding id (same second, same suffix) retry
             # instead of silently taking over another chat.
             if await self._redis.hsetnx(keys.chat(chat.chat_id), "user_id", user_id):
@@ -164,6 +169,7 @@ class ChatStore:
                     "user_id": chat.user_id,
                     "created_at": chat.created_at,
                     "title": chat.title,
+                    "image": chat.image,
                 },
             )
             pipe.zadd(keys.user_chats(user_id), {chat.chat_id: now.timestamp()})

@@ -96,9 +96,7 @@ class QueryService:
         changed = result.status != "ok" or bool(
             result.files or result.variables_changed or result.variables_deleted
         )
-        result.disk = await self._disk.after_run(
-            chat.chat_id, [paths.workspace, paths.state], changed
-        )
+        result.disk = await self._disk.after_run(chat.chat_id, paths.measured, changed)
         return result
 
     async def _run_cell(

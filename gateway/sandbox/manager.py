@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
@@ -37,10 +37,11 @@ from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.executor_socket import SandboxSocket
 from gateway.sandbox.runtime import Runtime
-from gateway.settings import Settings
-from shared.errors import ErrorCode, SandboxError
+from gateway.settings import DEFAULT_IMAGE, Settings
+from shared.errors import ErrorCode, SandboxError, SandboxTimeout
 from shared.errors import NotFound as ChatNotFound
 from shared.ids import is_chat_id
+from shared.packages import CHAT_PACKAGES_DIR, STORE_DIR, Requirement
 from shared.protocol import SOCKET_DIR, SOCKET_NAME, STATE_DIR, WORKSPACE_DIR
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,19 @@ _GVISOR_OWN_TASKS = 96
 LABEL_POOL = "ai-data-scientist.pool-id"
 LABEL_POOL_SCOPE = "ai-data-scientist.pool-scope"
 NAME_PREFIX = "ads-"
+# A chat's package installer (install_packages): a one-shot container, `ads-install-<chat id>`.
+LABEL_INSTALLER = "ai-data-scientist.installer-for"
+INSTALLER_PREFIX = "install-"
+# The longest an install may take (wheels of hundreds of MB unpack slowly under gVisor).
+INSTALL_TIMEOUT_S = 300.0
+# What is read of the installer's stdout (its one JSON line) and stderr (pip's output).
+INSTALL_RESULT_BYTES = 64 * 1024
+INSTALL_OUTPUT_BYTES = 32 * 1024
+# Each chat's installed packages live in DATA_DIR/chat-packages/<chat id>, outside the chats'
+# noexec mount (gateway/sandbox/data_mount.py): they hold compiled extensions, which must load.
+# The chat's sandbox mounts that folder read-only, so user code can never write a program there;
+# only the installer, which runs pip and nothing else, writes it.
+PACKAGES_FOLDER = "chat-packages"
 
 ENV_CHAT_ID = "EXECUTOR_CHAT_ID"
 ENV_SECRET = "EXECUTOR_SECRET"
@@ -100,8 +114,19 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class InstallOutcome:
+    """What the installer said: its result line, and the end of pip's output (both capped)."""
+
+    exit_code: int
+    result: bytes
+    output: str
+
+
+@dataclass(frozen=True)
 class ChatPaths:
     root: Path
+    # The chat's installed packages: beside the chat's folder, not in it (see PACKAGES_FOLDER).
+    packages: Path
 
     @property
     def workspace(self) -> Path:
@@ -118,6 +143,11 @@ class ChatPaths:
     @property
     def socket(self) -> Path:
         return self.run / SOCKET_NAME
+
+    @property
+    def measured(self) -> list[Path]:
+        """What counts against SANDBOX_DISK_LIMIT: files, saved variables, installed packages."""
+        return [self.workspace, self.state, self.packages]
 
 
 def container_name(chat_id: str) -> str:
@@ -199,7 +229,21 @@ class SandboxManager:
         self.pool: PoolTaker | None = None
 
     def paths(self, chat_id: str) -> ChatPaths:
-        return ChatPaths(self._settings.data_dir / "chats" / chat_id)
+        data_dir = self._settings.data_dir
+        return ChatPaths(data_dir / "chats" / chat_id, data_dir / PACKAGES_FOLDER / chat_id)
+
+    def image_of(self, chat: Chat) -> str:
+        """The image the chat's sandbox is made from: its choice in SANDBOX_IMAGES."""
+        image = self._settings.image_choices.get(chat.image)
+        if image is None:
+            raise SandboxError(
+                f"the chat was made on the sandbox image '{chat.image}', which SANDBOX_IMAGES "
+                "no longer names; ask the operator to name it again"
+            )
+        return image
+
+    def _store_exists(self) -> bool:
+        return self._settings.packages_dir.is_dir()
 
     # --- blocking primitives (run through asyncio.to_thread) ---
 
@@ -211,53 +255,78 @@ class SandboxManager:
 
     def _create(self, chat: Chat, uid: int) -> Container:
         return self._create_container(
-            chat.chat_id, uid, {LABEL_CHAT: chat.chat_id, LABEL_USER: chat.user_id}
+            chat.chat_id,
+            uid,
+            {LABEL_CHAT: chat.chat_id, LABEL_USER: chat.user_id},
+            image=self.image_of(chat),
         )
 
+    def _hardening(self, uid: int, labels: dict[str, str]) -> dict[str, Any]:
+        """What every container of ours is made with: the layers of README's "The sandbox"."""
+        s = self._settings
+        return {
+            "labels": {
+                LABEL_MANAGED: "true",
+                LABEL_DATA_DIR: str(s.data_dir),
+                LABEL_SECCOMP: SECCOMP_DIGEST,
+                **labels,
+            },
+            "user": f"{uid}:{uid}",
+            "runtime": self.runtime,
+            "network_mode": "none",
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges", f"seccomp={seccomp.PROFILE_JSON}"],
+            "pids_limit": self._pids_limit(),
+            "mem_limit": s.sandbox_memory_limit,
+            "memswap_limit": s.sandbox_memory_limit,
+            "nano_cpus": int(s.sandbox_cpus * 1e9),
+            "ulimits": [
+                Ulimit(name="nofile", soft=1024, hard=1024),
+                Ulimit(
+                    name="fsize", soft=s.sandbox_file_size_limit, hard=s.sandbox_file_size_limit
+                ),
+            ],
+            "tmpfs": {"/tmp": "rw,noexec,nosuid,nodev,size=64m"},
+            "init": True,
+            "log_config": LogConfig(type="json-file", config={"max-size": "1m", "max-file": "2"}),
+        }
+
+    def _store_mount(self) -> dict[str, dict[str, str]]:
+        """The package store, read-only, where it exists (checked at each creation)."""
+        if not self._store_exists():
+            return {}
+        return {str(self._settings.packages_dir): {"bind": STORE_DIR, "mode": "ro"}}
+
     def _create_container(
-        self, serves: str, uid: int, labels: dict[str, str], warm_imports: bool = False
+        self,
+        serves: str,
+        uid: int,
+        labels: dict[str, str],
+        warm_imports: bool = False,
+        image: str | None = None,
     ) -> Container:
         """A hardened sandbox container named for `serves` (a chat id, or a pool id) and
-        mounting its folders; `labels` come on top of the ones every sandbox has."""
+        mounting its folders; `labels` come on top of the ones every sandbox has. `image`:
+        the chat's (SANDBOX_IMAGES); pooled sandboxes are always SANDBOX_IMAGE's."""
         paths = self.paths(serves)
         s = self._settings
+        image = image or s.sandbox_image
         # Sent by the gateway with every request to this container's executor, which refuses
         # requests without it. User code of this chat can read it (it runs as the executor's
         # uid); it only opens this same chat's executor, which that code already runs in.
         secret = secrets.token_urlsafe(32)
         try:
             return self._docker.containers.create(
-                s.sandbox_image,
+                image,
                 name=container_name(serves),
-                labels={
-                    LABEL_MANAGED: "true",
-                    LABEL_DATA_DIR: str(s.data_dir),
-                    LABEL_SECCOMP: SECCOMP_DIGEST,
-                    **labels,
-                },
-                user=f"{uid}:{uid}",
-                runtime=self.runtime,
-                network_mode="none",
-                read_only=True,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges", f"seccomp={seccomp.PROFILE_JSON}"],
-                pids_limit=self._pids_limit(),
-                mem_limit=s.sandbox_memory_limit,
-                memswap_limit=s.sandbox_memory_limit,
-                nano_cpus=int(s.sandbox_cpus * 1e9),
-                ulimits=[
-                    Ulimit(name="nofile", soft=1024, hard=1024),
-                    Ulimit(
-                        name="fsize", soft=s.sandbox_file_size_limit, hard=s.sandbox_file_size_limit
-                    ),
-                ],
-                tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=64m"},
-                init=True,
-                log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "2"}),
+                **self._hardening(uid, labels),
                 volumes={
                     str(paths.workspace): {"bind": WORKSPACE_DIR, "mode": "rw"},
                     str(paths.state): {"bind": STATE_DIR, "mode": "rw"},
                     str(paths.run): {"bind": SOCKET_DIR, "mode": "rw"},
+                    str(paths.packages): {"bind": CHAT_PACKAGES_DIR, "mode": "ro"},
+                    **self._store_mount(),
                 },
                 working_dir=WORKSPACE_DIR,
                 # An allow-list: nothing of the gateway's own environment (secrets) goes in.
@@ -274,10 +343,10 @@ class SandboxManager:
                 },
             )
         except ImageNotFound as e:
-            raise self._image_missing() from e
+            raise self._image_missing(image) from e
 
-    def _image_missing(self) -> SandboxError:
-        image = self._settings.sandbox_image
+    def _image_missing(self, image: str | None = None) -> SandboxError:
+        image = image or self._settings.sandbox_image
         return SandboxError(f"sandbox image '{image}' is missing; build it with `make images`")
 
     def _ensure_started(self, chat: Chat, uid: int, clean: bool = False) -> Identity:
@@ -288,7 +357,7 @@ class SandboxManager:
             container.stop(timeout=2)
             container.reload()
         if container is not None:
-            outdated = self._outdated(container, uid)
+            outdated = self._outdated(container, uid, self.image_of(chat))
             if outdated:
                 # Made by an older gateway or under other settings: make it anew (its variables
                 # and files are in its folders and come back).
@@ -326,8 +395,16 @@ class SandboxManager:
         limit = self._settings.sandbox_pids_limit
         return limit if self.runtime == "runc" else 2 * limit + _GVISOR_OWN_TASKS
 
-    def _outdated(self, container: Container, uid: int) -> str | None:
+    def _outdated(self, container: Container, uid: int, image: str) -> str | None:
         """Why an existing container must be made anew, or None."""
+        made_from = container.attrs.get("Config", {}).get("Image")
+        if made_from != image:
+            return f"it was made from the image {made_from}, the chat's is {image}"
+        mounts = {m.get("Destination") for m in container.attrs.get("Mounts") or []}
+        if CHAT_PACKAGES_DIR not in mounts:
+            return "it was made without the chat's packages folder"
+        if (STORE_DIR in mounts) != self._store_exists():
+            return "the package store (PACKAGES_DIR) appeared or went since it was made"
         identity = _identity_of(container)
         if identity is None:
             return "it was made without an executor secret"
@@ -377,8 +454,58 @@ class SandboxManager:
         except APIError as e:
             if e.status_code != 409:
                 raise
+        self._remove_installer(chat_id)
         # The rule: chat_folders deletes below the chat's folder by descriptor, following no link.
-        chat_folders.remove_tree(self.paths(chat_id).root)
+        paths = self.paths(chat_id)
+        chat_folders.remove_tree(paths.root)
+        chat_folders.remove_tree(paths.packages)
+
+    def _run_installer(
+        self, chat_id: str, uid: int, image: str, requirements: list[Requirement]
+    ) -> InstallOutcome:
+        """Run the chat's installer (sandbox_runner/install.py) to its end and remove it: the
+        sandbox's hardening, its image and uid, no network, the store read-only, and of the
+        chat only its packages folder, read-write. pip and nothing else runs there."""
+        paths = self.paths(chat_id)
+        self._remove_installer(chat_id)  # one left by a gateway that died during an install
+        # The requirements were validated (shared.packages.parse_requirement): no option, URL
+        # or path can be among them, and the installer checks them again.
+        command = ["python", "-P", "-m", "sandbox_runner.install", *map(str, requirements)]
+        try:
+            container = self._docker.containers.create(
+                image,
+                command,
+                name=container_name(INSTALLER_PREFIX + chat_id),
+                **self._hardening(uid, {LABEL_INSTALLER: chat_id}),
+                volumes={
+                    str(paths.packages): {"bind": CHAT_PACKAGES_DIR, "mode": "rw"},
+                    **self._store_mount(),
+                },
+                working_dir="/tmp",
+                environment={"HOME": "/tmp", "USER": "sandbox", "LOGNAME": "sandbox"},
+            )
+        except ImageNotFound as e:
+            raise self._image_missing(image) from e
+        try:
+            container.start()
+            try:
+                exit_code = int(container.wait(timeout=INSTALL_TIMEOUT_S)["StatusCode"])
+            except Exception as e:  # the SDK's read timeout (requests') or a lost connection
+                raise SandboxTimeout(
+                    f"the install did not finish within {INSTALL_TIMEOUT_S:.0f} s"
+                ) from e
+            # json-file logs are capped at 2 MB (_hardening); only their ends are kept.
+            result = container.logs(stdout=True, stderr=False)[-INSTALL_RESULT_BYTES:]
+            output = container.logs(stdout=False, stderr=True)[-INSTALL_OUTPUT_BYTES:]
+        finally:
+            self._remove_installer(chat_id)
+        return InstallOutcome(exit_code, result, output.decode("utf-8", "replace"))
+
+    def _remove_installer(self, chat_id: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._docker.api.remove_container(
+                container_name(INSTALLER_PREFIX + chat_id), force=True, v=True
+            )
 
     def _list_managed(self) -> list[Container]:
         return self._docker.containers.list(
@@ -396,7 +523,8 @@ class SandboxManager:
         """Make the chat's folders, owned by its uid. The container is not running here."""
         paths = self.paths(chat_id)
         paths.root.mkdir(mode=0o750, parents=True, exist_ok=True)
-        for folder in (paths.workspace, paths.state, paths.run):
+        paths.packages.parent.mkdir(mode=0o755, exist_ok=True)
+        for folder in (paths.workspace, paths.state, paths.run, paths.packages):
             try:
                 folder.mkdir(mode=0o750)
             except FileExistsError:
@@ -406,7 +534,7 @@ class SandboxManager:
                 if self.own_uid is None and os.lstat(folder).st_uid != uid:
                     chat_folders.chown_tree(folder, uid)
         if self.own_uid is None:
-            for folder in (paths.root, paths.workspace, paths.state, paths.run):
+            for folder in (paths.root, paths.workspace, paths.state, paths.run, paths.packages):
                 os.chown(folder, uid, uid, follow_symlinks=False)
 
     # --- the pool's primitives (gateway.sandbox.pool decides when) ---
@@ -428,6 +556,8 @@ class SandboxManager:
             s.sandbox_exec_timeout_s,
             SECCOMP_DIGEST,
             self.own_uid,
+            str(s.packages_dir),
+            self._store_exists(),
         )
         return hashlib.sha256(repr(made_with).encode()).hexdigest()[:16]
 
@@ -457,6 +587,7 @@ class SandboxManager:
         container.rename(container_name(chat_id))
         try:
             _rename_no_replace(self.paths(pool_id).root, self.paths(chat_id).root)
+            _rename_no_replace(self.paths(pool_id).packages, self.paths(chat_id).packages)
         except OSError:
             container.remove(force=True)
             raise
@@ -570,6 +701,8 @@ class SandboxManager:
         caller starts the chat's cold: a pool's failure is never the user's)."""
         pool = self.pool
         chat_id = chat.chat_id
+        if chat.image != DEFAULT_IMAGE:
+            return False  # the pool holds SANDBOX_IMAGE's sandboxes only
         if pool is None or await asyncio.to_thread(os.path.lexists, self.paths(chat_id).root):
             return False
         pooled = await pool.take(chat_id)
@@ -672,6 +805,21 @@ class SandboxManager:
                         f"{self._settings.sandbox_start_timeout_s:.0f} s: {e}"
                     ) from e
             await asyncio.sleep(0.02)
+
+    async def install(self, chat: Chat, requirements: list[Requirement]) -> InstallOutcome:
+        """Install packages of the store into the chat's packages folder, which its running
+        kernel has on sys.path (sandbox_runner.kernel). Starts the chat's sandbox first: its
+        folders exist then, with their owner, and a pooled sandbox has been claimed."""
+        await self.ensure_running(chat)
+        uid = self.uid(chat.chat_id)
+        if uid is None:
+            raise SandboxError("the chat's sandbox stopped before the install began")
+        try:
+            return await asyncio.to_thread(
+                self._run_installer, chat.chat_id, uid, self.image_of(chat), requirements
+            )
+        except APIError as e:
+            raise SandboxError(f"could not run the installer: {e.explanation or e}") from e
 
     async def stop(self, chat_id: str) -> None:
         async with self._exclusive(chat_id):

@@ -144,10 +144,14 @@ class SessionService:
         return chunks()
 
     async def restart(self, chat: Chat) -> None:
-        """Delete all the chat's variables and files and start a fresh kernel."""
+        """Delete all the chat's variables, files and installed packages, and start a fresh
+        kernel."""
         async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
             status = await self._sandboxes.poll(chat.chat_id)
             if status == "running":
+                # The packages first: the kernel the reset starts must not find them. Its
+                # sandbox mounts them read-only, so only the gateway can clear them.
+                await self._files.walk(chat.user_id, self._clear_packages, chat.chat_id)
                 await self._call(chat, lambda client: client.reset())
             else:
                 # No kernel holds the state: clearing the folders is the whole reset, and the
@@ -164,7 +168,7 @@ class SessionService:
         take it past."""
         async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
             paths = self._sandboxes.paths(chat.chat_id)
-            room = await self._disk.room_for_upload([paths.workspace, paths.state], size)
+            room = await self._disk.room_for_upload(paths.measured, size)
             # The chat's folders exist once its sandbox has started.
             await self._sandboxes.ensure_running(chat)
             files = self._files
@@ -212,7 +216,7 @@ class SessionService:
             paths = self._sandboxes.paths(chat.chat_id)
             sizes = [f.size for f in files]
             total = None if None in sizes else sum(size or 0 for size in sizes)
-            room = await self._disk.room_for_upload([paths.workspace, paths.state], total)
+            room = await self._disk.room_for_upload(paths.measured, total)
             # The chat's folders exist once its sandbox has started.
             await self._sandboxes.ensure_running(chat)
             results: list[UploadedFile] = []
@@ -339,10 +343,18 @@ class SessionService:
         state = self._sandboxes.paths(chat_id).state
         return state.is_dir() and any(state.iterdir())
 
+    def _clear_packages(self, chat_id: str) -> None:
+        try:
+            chat_folders.clear(self._sandboxes.paths(chat_id).packages)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise AppError(f"the reset could not delete the installed packages: {e}") from e
+
     def _clear_folders(self, chat_id: str) -> None:
         # The rule: chat_folders works below each folder by descriptor, never following a link.
         paths = self._sandboxes.paths(chat_id)
-        for folder in (paths.workspace, paths.state):
+        for folder in (paths.workspace, paths.state, paths.packages):
             try:
                 chat_folders.clear(folder)
             except FileNotFoundError:

@@ -91,8 +91,8 @@ def test_settings_compose_did_not_pass_reach_the_gateway(
 def test_every_setting_in_the_env_file_reaches_the_gateway_unless_compose_fixes_it(
     tmp_path: Path,
 ) -> None:
-    # Path-like values, as DATA_DIR and IMPORT_DIR also name bind mounts; PORT names the
-    # published port.
+    # Path-like values, as DATA_DIR, IMPORT_DIR and PACKAGES_DIR also name bind mounts; PORT names
+    # the published port.
     values = {name: f"/from-env-file/{name.lower()}" for name in SETTINGS} | {"PORT": "9001"}
     environment = render(write_env(tmp_path / ".env", values))["environment"]
     assert environment == {**values, **FIXED}
@@ -111,5 +111,6 @@ def test_without_an_env_file_the_gateway_gets_the_defaults(tmp_path: Path) -> No
         **FIXED,
         "DATA_DIR": "/var/lib/ai-data-scientist",
         "IMPORT_DIR": "",
+        "PACKAGES_DIR": "/var/lib/ai-data-scientist-packages",
         "PUBLIC_URL": "http://127.0.0.1:8018",
     }

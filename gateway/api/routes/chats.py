@@ -1,11 +1,17 @@
 """Chats: create, list, look up, delete."""
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from gateway.api.deps import ChatDep, ChatStoreDep, SandboxesDep, UserDep
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import ChatDep, ChatStoreDep, SandboxesDep, SettingsDep, UserDep
+from gateway.api.openapi import errors
 from gateway.chats.journal import HistoryRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox.manager import SandboxManager
+from gateway.settings import DEFAULT_IMAGE
+from shared.errors import NotFound
 
 router = APIRouter(tags=["chats"])
 
@@ -17,10 +23,31 @@ class ChatInfo(Chat):
     active_run_id: str | None
 
 
-@router.post("/create_chat", status_code=201)
-async def create_chat(user: UserDep, chats: ChatStoreDep) -> Chat:
-    """Create a new chat; its sandbox starts on the first query."""
-    return await chats.create(user.id)
+class NewChat(BaseModel):
+    image: str = Field(
+        default=DEFAULT_IMAGE,
+        max_length=40,
+        description="the sandbox image, by its name in SANDBOX_IMAGES (GET /images)",
+    )
+
+
+@router.post("/create_chat", status_code=201, responses=errors(404))
+async def create_chat(
+    user: UserDep,
+    chats: ChatStoreDep,
+    settings: SettingsDep,
+    # Optional: the brief's `curl -X POST /create_chat` sends no body at all.
+    body: Annotated[NewChat | None, Body()] = None,
+) -> Chat:
+    """Create a new chat, on the default sandbox image or one named in SANDBOX_IMAGES (404
+    for another name); its sandbox starts on the first query."""
+    image = body.image if body is not None else DEFAULT_IMAGE
+    if image not in settings.image_choices:
+        raise NotFound(
+            f"no sandbox image named {image!r}; the images are: "
+            + ", ".join(settings.image_choices)
+        )
+    return await chats.create(user.id, image)
 
 
 @router.get("/chats")

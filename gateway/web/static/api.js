@@ -71,7 +71,9 @@ export const api = {
   loginLocal: (token) => call("GET", `/login/local?token=${enc(token)}`, { quiet401: true }),
   logout: () => call("POST", "/logout"),
   chats: () => call("GET", "/chats"),
-  createChat: () => call("POST", "/create_chat"),
+  /** A new chat; `image` names one of `images()` (none: the default image). */
+  createChat: (image) => call("POST", "/create_chat", image ? { json: { image } } : {}),
+  images: () => call("GET", "/images"),
   deleteChat: (chatId) => call("DELETE", `/chat/${enc(chatId)}`),
   deleteAllChats: () => call("DELETE", "/chats/all"),
   /** The chat with `active_run_id`, the run going on in it now (or null). */

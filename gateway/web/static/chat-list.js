@@ -15,6 +15,27 @@ export async function loadChats() {
     sidebarError(`Chats could not be loaded: ${e.detail}`);
   }
   renderChatList();
+  loadImages();
+}
+
+/** The image picker for new chats, shown only when the operator offers more than one image. */
+async function loadImages() {
+  let images = [];
+  try {
+    images = await api.images();
+  } catch {
+    // Without the list, new chats get the default image: nothing to choose.
+  }
+  fill(
+    $("new-chat-image"),
+    images.map((image) => h("option", { value: image.name }, image.name)),
+  );
+  $("new-chat-image-label").hidden = images.length < 2;
+}
+
+/** " · name" for a chat on another image than the default. */
+function imageNote(chat) {
+  return chat.image && chat.image !== "default" ? ` · ${chat.image}` : "";
 }
 
 export function renderChatList() {
@@ -36,7 +57,9 @@ export function renderChatList() {
           h(
             "span",
             { class: "chat-date" },
-            view && view.busy ? h("span", { class: "dot-busy" }, "working…") : formatDate(chat.created_at),
+            view && view.busy
+              ? h("span", { class: "dot-busy" }, "working…")
+              : formatDate(chat.created_at) + imageNote(chat),
           ),
         ),
         h(
@@ -58,7 +81,8 @@ export function renderChatList() {
 async function newChat() {
   let chat;
   try {
-    chat = await api.createChat();
+    const picker = $("new-chat-image");
+    chat = await api.createChat($("new-chat-image-label").hidden ? null : picker.value);
   } catch (e) {
     sidebarError(`No new chat: ${e.detail}`);
     return;

@@ -10,6 +10,7 @@ import {
   AnswerView,
   codeRunResult,
   errorCard,
+  packagesMessage,
   restartMessage,
   uploadMessage,
   userCode,
@@ -79,6 +80,8 @@ export class ChatView {
         return [userCode(entry.code, entry.created_at), codeRunResult(this.id, entry)];
       case "upload":
         return uploadMessage(entry);
+      case "packages":
+        return packagesMessage(entry);
       case "restart":
         return restartMessage(entry);
       default:

@@ -360,6 +360,13 @@ export function restartMessage(entry) {
   return h("div", { class: "turn-divider" }, text, when(entry.created_at));
 }
 
+/** Packages installed from the server's store (a "packages" history entry). */
+export function packagesMessage(entry) {
+  const names = (entry.installed || []).join(", ") || "nothing new";
+  const text = h("span", {}, `Packages installed · ${names}`);
+  return h("div", { class: "turn-divider" }, text, when(entry.created_at));
+}
+
 export function cellText(value) {
   if (value === null || value === undefined) return "";
   if (typeof value === "object") return JSON.stringify(value);

@@ -11,7 +11,7 @@ def test_empty_import_dir_from_compose_means_unset() -> None:
     assert Settings(import_dir="").import_dir is None
 
 
-@pytest.mark.parametrize("field", ["data_dir", "import_dir"])
+@pytest.mark.parametrize("field", ["data_dir", "import_dir", "packages_dir"])
 def test_relative_folders_are_refused(field: str) -> None:
     with pytest.raises(ValidationError, match="absolute"):
         Settings(**{field: "relative/folder"})
@@ -73,3 +73,21 @@ def test_the_disk_limit_is_read_from_its_environment_variable(
 ) -> None:
     monkeypatch.setenv("SANDBOX_DISK_LIMIT", "5m")
     assert Settings().sandbox_disk_limit == 5 * 1024**2
+
+
+def test_sandbox_images_are_named_after_the_default() -> None:
+    settings = Settings(
+        sandbox_image="ads/sandbox:1", sandbox_images="gpu = ads/gpu:2, big=ads/big:3"
+    )
+    assert settings.image_choices == {
+        "default": "ads/sandbox:1",
+        "gpu": "ads/gpu:2",
+        "big": "ads/big:3",
+    }
+    assert Settings().image_choices == {"default": "ai-data-scientist/sandbox:latest"}
+
+
+@pytest.mark.parametrize("value", ["gpu", "=ads/x", "GPU=ads/x", "default=ads/x", "a=x,a=y"])
+def test_a_bad_sandbox_images_entry_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="SANDBOX_IMAGES"):
+        Settings(sandbox_images=value)

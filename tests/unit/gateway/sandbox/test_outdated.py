@@ -1,6 +1,8 @@
 """Which existing containers a gateway makes anew: those made by an older gateway, under another
-runtime, as another uid, or with another seccomp profile (their files and variables come back)."""
+runtime, as another uid, with another seccomp profile, from another image than the chat's, or
+without the package mounts as they are now (their files, variables and packages come back)."""
 
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -16,6 +18,9 @@ from gateway.sandbox.manager import (
     SandboxManager,
 )
 from gateway.settings import Settings
+from shared.packages import CHAT_PACKAGES_DIR, STORE_DIR
+
+IMAGE = "ai-data-scientist/sandbox:latest"
 
 
 def container(
@@ -23,20 +28,24 @@ def container(
     runtime: str = "runsc",
     secret: str = "s" * 43,
     seccomp: str = SECCOMP_DIGEST,
+    image: str = IMAGE,
+    mounts: tuple[str, ...] = (CHAT_PACKAGES_DIR,),
 ) -> Container:
     attrs: dict[str, Any] = {
         "Config": {
             "Env": [f"{ENV_SECRET}={secret}"] if secret else [],
             "User": f"{uid}:{uid}",
             "Labels": {LABEL_SECCOMP: seccomp},
+            "Image": image,
         },
         "HostConfig": {"Runtime": runtime},
+        "Mounts": [{"Destination": mount} for mount in mounts],
     }
     return Container(attrs=attrs)
 
 
 @pytest.fixture
-def manager() -> SandboxManager:
+def manager(tmp_path: Path) -> SandboxManager:
     async def never(*_: object) -> Any:
         raise AssertionError("not asked here")
 
@@ -44,12 +53,18 @@ def manager() -> SandboxManager:
     client = docker.DockerClient(base_url="unix:///nonexistent.sock", version="1.41")
     coordination = SandboxCoordination(Redis(), idle_timeout_s=1800, start_timeout_s=30)
     return SandboxManager(
-        client, Settings(auth_mode="local"), "runsc", coordination, never, never, never
+        client,
+        Settings(auth_mode="local", packages_dir=tmp_path / "no-store"),
+        "runsc",
+        coordination,
+        never,
+        never,
+        never,
     )
 
 
 def test_a_container_made_as_now_is_kept(manager: SandboxManager) -> None:
-    assert manager._outdated(container(), 100_000_001) is None
+    assert manager._outdated(container(), 100_000_001, IMAGE) is None
 
 
 @pytest.mark.parametrize(
@@ -60,9 +75,12 @@ def test_a_container_made_as_now_is_kept(manager: SandboxManager) -> None:
         (container(runtime="runc"), "runs under runc"),
         (container(seccomp="0123456789abcdef"), "another seccomp profile"),
         (container(seccomp=""), "another seccomp profile"),
+        (container(image="ads-variant:1"), "made from the image ads-variant:1"),
+        (container(mounts=()), "without the chat's packages folder"),
+        (container(mounts=(CHAT_PACKAGES_DIR, STORE_DIR)), "package store (PACKAGES_DIR)"),
     ],
 )
 def test_a_container_made_otherwise_is_made_anew(
     manager: SandboxManager, made: Container, why: str
 ) -> None:
-    assert why in (manager._outdated(made, 100_000_001) or "")
+    assert why in (manager._outdated(made, 100_000_001, IMAGE) or "")
