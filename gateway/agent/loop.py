@@ -22,6 +22,7 @@ from gateway.runs.code import CodeResult, QueryService, ResultBuilder, journal_f
 from gateway.runs.lifecycle import journaled_run
 from gateway.runs.stops import RunStops
 from gateway.sandbox.state import SessionService
+from gateway.quotas import Quotas
 from gateway.settings import Settings
 from shared.errors import AppError, ErrorCode, ServiceUnavailable
 from shared.protocol import DisplayEvent, ErrorEvent, FileChange, StreamEvent, VariableValue
@@ -74,9 +75,11 @@ class Agent:
         sessions: SessionService,
         settings: Settings,
         stops: RunStops,
+        quotas: Quotas,
     ) -> None:
         self._llm = llm
         self._stops = stops
+        self._quotas = quotas
         self._chats = chats
         self._queries = queries
         self._sessions = sessions
@@ -91,6 +94,9 @@ class Agent:
                 "Python directly",
                 ErrorCode.LLM_NOT_CONFIGURED,
             )
+        # Before the run is journaled, so a user past a quota is answered 429.
+        await self._quotas.check_llm_tokens(chat.user_id)
+        await self._quotas.room_for_sandbox(chat)
         s = self._settings
         ttl_s = s.llm_max_steps * (s.sandbox_exec_timeout_s + s.llm_timeout_s) + 120
         record = QueryRecord(query=query)
@@ -130,6 +136,7 @@ class Agent:
 
         for _ in range(self._settings.llm_max_steps):
             completion = await self._llm.complete(messages, [RUN_PYTHON], on_text)
+            await self._quotas.count_llm_tokens(chat.user_id, completion.usage)
             for key, value in completion.usage.items():
                 usage[key] = usage.get(key, 0) + value
             messages.append(completion.as_message())
