@@ -49,7 +49,6 @@ class AuditAction(StrEnum):
     ADMIN_SANDBOX_STOPPED = "admin_sandbox_stopped"
     ADMIN_SANDBOX_RESTARTED = "admin_sandbox_restarted"
     ADMIN_SESSIONS_REVOKED = "admin_sessions_revoked"
-    ADMIN_TOKEN_REVOKED = "admin_token_revoked"
     ADMIN_AUDIT_EXPORTED = "admin_audit_exported"
     ADMIN_USER_BLOCKED = "admin_user_blocked"
     ADMIN_USER_UNBLOCKED = "admin_user_unblocked"
@@ -94,7 +93,9 @@ class InvalidCursor(AppError):
     code = ErrorCode.INVALID_INPUT
 
 
-CURSOR_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+# Up to 19 digits a part: Redis refuses stream ids past 64 bits with an error, not an empty page.
+# Empty: the newest entries.
+CURSOR_PATTERN = r"^([0-9]{1,19}-[0-9]{1,19})?$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 DEFAULT_MAX_ENTRIES = 1_000_000
 # Bounds on what one entry holds (characters).
@@ -106,20 +107,21 @@ _DETAILS_MAX = 4000
 # A filtered page reads at most this many entries, then hands back a cursor, so one request
 # never walks a whole large log.
 _SCAN_MAX = 20_000
+_FIRST = "0-0"
 _BATCH = 500
 
 
 def parse_cursor(value: str | None) -> str | None:
     """A client's `before`: an entry id the API gave (like 1764633600000-0), or None."""
-    if value is None or not value.strip():
+    if not value:
         return None
-    value = value.strip()
-    if not _CURSOR.match(value):
+    if not _CURSOR.fullmatch(value):
         raise InvalidCursor(
             f"before '{value[:40]}' is not an audit entry id; send the `next_before` of the "
             "previous page (like 1764633600000-0), or none for the newest entries"
         )
-    return value
+    ms, _, seq = value.partition("-")
+    return f"{int(ms)}-{int(seq)}"
 
 
 class AuditLog:
@@ -180,7 +182,11 @@ class AuditLog:
         """Up to `limit` entries older than the entry `before` (else the newest), newest first;
         only those of `action`, and only those where `user` (an id or a login) is the actor or
         the target. A filtered page may hold fewer than `limit` with a `next_before` still."""
-        high = "+" if before is None else f"({parse_cursor(before)}"
+        cursor = parse_cursor(before)
+        if cursor == _FIRST:
+            # Nothing is older than the first possible id (and Redis refuses "(0-0").
+            return AuditPage(entries=[], next_before=None)
+        high = "+" if cursor is None else f"({cursor}"
         match = _matcher(action, user)
         # Unfiltered, one entry more than the page says whether an older page exists.
         count = limit + 1 if match is None else _BATCH

@@ -29,14 +29,26 @@ from gateway.api.errors import describe, error_response
 from gateway.api.http_metrics import HTTPMetrics
 from gateway.api.limits import BodyLimit, Limit
 from gateway.api.request_ids import RequestIds
-from gateway.api.routes import admin_audit
-from gateway.api.routes import admin, auth, chats, export, files, health, query, state, tokens, web
+from gateway.api.routes import (
+    admin,
+    admin_audit,
+    auth,
+    chats,
+    export,
+    files,
+    health,
+    query,
+    state,
+    tokens,
+    web,
+)
 from gateway.api.routes.metrics import router as metrics_router
+from gateway.audit import AuditAction, AuditLog, AuditOutcome
 from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
 from gateway.auth.github import SIGN_IN_WINDOW_S
-from gateway.audit import AuditAction, AuditLog, AuditOutcome
 from gateway.chats.store import ChatStore
 from gateway.metrics import process_ended
+from gateway.quotas import Quotas
 from gateway.runs import orphans
 from gateway.runs.background import BackgroundRuns
 from gateway.runs.code import QueryService
@@ -50,7 +62,6 @@ from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.pool import SandboxPool
 from gateway.sandbox.state import SessionService
-from gateway.quotas import Quotas
 from gateway.settings import Settings
 from gateway.usage import UsageStore
 from shared.errors import AppError, ErrorCode

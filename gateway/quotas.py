@@ -71,7 +71,7 @@ class Quotas:
                 "llm_tokens",
                 user_id,
                 f"you have used {used:,} LLM tokens today, past the {limit:,} a user may use per "
-                "UTC day (USER_LLM_TOKENS_PER_DAY); run code directly ({\"code\": ...}) until "
+                'UTC day (USER_LLM_TOKENS_PER_DAY); run code directly ({"code": ...}) until '
                 "midnight UTC, or ask the operator to raise the limit",
             )
 

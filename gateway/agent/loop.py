@@ -18,11 +18,11 @@ from gateway.agent.llm import LLM, ToolCall
 from gateway.agent.prompts import clip_middle, current_uploads, history_messages, system_prompt
 from gateway.chats.journal import HistoryRecord, QueryRecord, StepRecord
 from gateway.chats.store import Chat, ChatStore
+from gateway.quotas import Quotas
 from gateway.runs.code import CodeResult, QueryService, ResultBuilder, journal_form
 from gateway.runs.lifecycle import journaled_run
 from gateway.runs.stops import RunStops
 from gateway.sandbox.state import SessionService
-from gateway.quotas import Quotas
 from gateway.settings import Settings
 from shared.errors import AppError, ErrorCode, ServiceUnavailable
 from shared.protocol import DisplayEvent, ErrorEvent, FileChange, StreamEvent, VariableValue

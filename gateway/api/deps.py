@@ -13,13 +13,13 @@ from gateway.auth.github import GitHub
 from gateway.auth.tokens import TokenStore
 from gateway.auth.users import User
 from gateway.chats.store import Chat, ChatStore
+from gateway.quotas import Quotas
 from gateway.runs.background import BackgroundRuns
 from gateway.runs.code import QueryService
 from gateway.runs.feed import RunFeed
 from gateway.runs.stops import RunStops
 from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.state import SessionService
-from gateway.quotas import Quotas
 from gateway.settings import Settings
 from gateway.usage import UsageStore
 from shared.errors import AppError, NotFound

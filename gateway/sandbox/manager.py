@@ -33,8 +33,7 @@ from docker.types import LogConfig, Ulimit
 from gateway import metrics
 from gateway.chats.store import Chat
 from gateway.sandbox import folders as chat_folders
-from gateway.sandbox import inventory
-from gateway.sandbox import seccomp
+from gateway.sandbox import inventory, seccomp
 from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.executor_socket import SandboxSocket
@@ -393,12 +392,13 @@ class SandboxManager:
         # The rule: chat_folders deletes below the chat's folder by descriptor, following no link.
         chat_folders.remove_tree(self.paths(chat_id).root)
 
+    def _managed_filter(self) -> dict[str, str | list[str] | bool]:
+        return {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_DATA_DIR}={self._settings.data_dir}"]}
+
     def _list_managed(self) -> list[Container]:
         return self._docker.containers.list(
             all=True,
-            filters={
-                "label": [f"{LABEL_MANAGED}=true", f"{LABEL_DATA_DIR}={self._settings.data_dir}"]
-            },
+            filters=self._managed_filter(),
             # The SDK lists, then inspects each: one that another process removed in between
             # (a chat deleted, a pooled sandbox claimed or dropped) is left out, not an error
             # that stops a starting gateway.
@@ -812,12 +812,26 @@ class SandboxManager:
 
     async def states(self) -> dict[str, str]:
         """chat id -> its container's status, for every chat that has one."""
-        containers = await asyncio.to_thread(self._list_managed)
-        return {
-            chat_id: container.status
-            for container in containers
-            if (chat_id := chat_of(container)) is not None
-        }
+        # One listing call: the SDK's list inspects every container after it, a call each,
+        # and this runs before every sandbox start when USER_MAX_RUNNING_SANDBOXES is on.
+        rows = await asyncio.to_thread(
+            self._docker.api.containers, all=True, filters=self._managed_filter()
+        )
+        states = {}
+        for row in rows:
+            labels = row.get("Labels") or {}
+            names = [name.lstrip("/") for name in row.get("Names") or []]
+            chat_id = labels.get(LABEL_CHAT) or next(
+                (
+                    n.removeprefix(NAME_PREFIX)
+                    for n in names
+                    if is_chat_id(n.removeprefix(NAME_PREFIX))
+                ),
+                None,
+            )
+            if chat_id is not None:
+                states[chat_id] = str(row.get("State", ""))
+        return states
 
     async def inventory(self) -> list[SandboxView]:
         """Every sandbox of this DATA_DIR (pooled ones too) with its resource use now."""

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -84,6 +85,18 @@ def test_admin_restarts_and_stops_a_sandbox_and_reads_the_audit_log(
     stopped = [json.loads(line) for line in lines]
     assert {entry["action"] for entry in stopped} == {"admin_sandbox_stopped"}
     assert chat_id in [entry["target"] for entry in stopped]
+
+    # Past a page of entries, "Older entries" brings the rest.
+    for _ in range(55):
+        wrong = httpx.get(f"{web_gateway.base_url}/login/local", params={"token": "wrong"})
+        assert wrong.status_code == 401
+    page.select_option("#audit-action", "sign_in_failed")
+    failed = page.locator('#audit-body tr[data-action="sign_in_failed"]')
+    expect(failed).to_have_count(50)
+    page.click("#audit-older")
+    expect(page.locator("#audit-older")).to_be_hidden()
+    assert failed.count() >= 55
+    assert page.locator("#audit-body tr:not([data-action='sign_in_failed'])").count() == 0
 
     # A user's chats, and deleting one of them.
     user.get_by_role("button", name="Chats").click()

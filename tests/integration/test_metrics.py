@@ -110,7 +110,8 @@ def test_metrics_answer_prometheus_and_admins_only(gateway: GatewayProcess) -> N
     for token in (METRICS_TOKEN, gateway.token):  # Prometheus, and the local user (the admin)
         response = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/plain; version=0.0.4")  # what Prometheus 2 and 3 read
+        # The classic text format unless OpenMetrics is asked for: what every Prometheus reads.
+        assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
         assert "# TYPE ads_http_requests_total counter" in response.text
     assert "/metrics" not in gateway.client.get("/openapi.json").json()["paths"]
 

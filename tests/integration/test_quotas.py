@@ -2,6 +2,7 @@
 to do, counted in the audit log; USER_MAX_RUNNING_SANDBOXES stops the user's least recently used
 sandbox, its state kept, rather than refusing."""
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,13 @@ import pytest
 
 from tests.fake_llm import FakeLLM, say, tool
 from tests.gateway_process import GatewayProcess
+
+
+def _running(client: docker.DockerClient, name: str) -> bool:
+    try:
+        return client.containers.get(name).status == "running"
+    except docker.errors.NotFound:
+        return False
 
 
 def refused(response: Any, limit: str) -> str:
@@ -72,7 +80,7 @@ def test_starting_a_second_sandbox_stops_the_least_recently_used_one_keeping_its
 
 
 def test_when_every_sandbox_of_the_user_is_busy_a_new_one_is_refused(
-    chats_gateway: GatewayProcess,
+    chats_gateway: GatewayProcess, docker_client: docker.DockerClient
 ) -> None:
     with chats_gateway.new_chat() as busy, chats_gateway.new_chat() as other:
         # The run belongs to the gateway: it goes on after its stream is closed.
@@ -81,6 +89,11 @@ def test_when_every_sandbox_of_the_user_is_busy_a_new_one_is_refused(
         ) as run:
             assert run.status_code == 200
         chats_gateway.wait_until_running(busy, within_s=30)
+        # The run is journaled before its sandbox starts; the quota counts running sandboxes.
+        deadline = time.monotonic() + 60
+        while not _running(docker_client, f"ads-{busy}"):
+            assert time.monotonic() < deadline, "the busy chat's sandbox never started"
+            time.sleep(0.2)
         detail = refused(
             chats_gateway.client.post(f"/query/{other}", json={"code": "1"}),
             "USER_MAX_RUNNING_SANDBOXES",

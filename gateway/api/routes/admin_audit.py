@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from gateway.api.deps import AdminDep, AuditDep
 from gateway.api.openapi import errors
-from gateway.audit import AuditAction, AuditLog, AuditPage, parse_cursor
+from gateway.audit import CURSOR_PATTERN, AuditAction, AuditLog, AuditPage, parse_cursor
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -18,14 +18,19 @@ _USER = "only entries whose actor (id or login) or target is this"
 _JSONL = {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
 
 
-@router.get("/audit", responses=errors(400))
+@router.get("/audit", responses=errors(400, 404))
 async def audit_entries(
     admin: AdminDep,
     audit: AuditDep,
     limit: Annotated[int, Query(ge=1, le=500, description="entries per page")] = 100,
     before: Annotated[
         str | None,
-        Query(max_length=50, description="`next_before` of the previous page: older entries"),
+        Query(
+            max_length=50,
+            description="`next_before` of the previous page: older entries",
+            # Checked by the route, which says what is wrong (400), not only that it is.
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
     ] = None,
     action: Annotated[AuditAction | None, Query(description=_ACTION)] = None,
     user: Annotated[str | None, Query(max_length=200, description=_USER)] = None,
@@ -34,7 +39,9 @@ async def audit_entries(
     return await audit.entries(limit, parse_cursor(before), action, user or None)
 
 
-@router.get("/audit.jsonl", response_class=StreamingResponse, responses={200: _JSONL})
+@router.get(
+    "/audit.jsonl", response_class=StreamingResponse, responses={200: _JSONL, **errors(404)}
+)
 async def export_audit(
     request: Request,
     admin: AdminDep,

@@ -21,7 +21,6 @@ export const AUDIT_ACTIONS = [
   "admin_sandbox_stopped",
   "admin_sandbox_restarted",
   "admin_sessions_revoked",
-  "admin_token_revoked",
   "admin_audit_exported",
   "admin_user_blocked",
   "admin_user_unblocked",

@@ -94,6 +94,16 @@ async def test_pages_go_newest_first_with_a_cursor(redis: Redis) -> None:
     assert len(exact.entries) == 7 and exact.next_before is None
 
 
+async def test_nothing_is_before_the_first_id_or_the_last(redis: Redis) -> None:
+    audit = AuditLog(redis, retention_days=90)
+    await audit.record(AuditAction.SIGN_IN, actor=ALICE)
+
+    for cursor in ("0-0", "000-0", "1-0"):
+        page = await audit.entries(before=cursor)
+        assert (page.entries, page.next_before) == ([], None)
+    assert len((await audit.entries(before="9" * 19 + "-0")).entries) == 1
+
+
 async def test_filters_by_action_and_by_user(redis: Redis) -> None:
     audit = AuditLog(redis, retention_days=90)
     await audit.record(AuditAction.SIGN_IN, actor=ALICE)
@@ -159,7 +169,8 @@ async def test_a_flood_is_bounded_by_length(redis: Redis) -> None:
 
 def test_cursors_are_entry_ids() -> None:
     assert parse_cursor("1764633600000-0") == "1764633600000-0"
-    assert parse_cursor(" ") is None
-    for bad in ("abc", "1-", "(1-0", "1-0 OR 1", "9" * 30 + "-0"):
+    assert parse_cursor("") is None
+    assert parse_cursor("0001-02") == "1-2"
+    for bad in (" ", "1-0\n", "abc", "1-", "(1-0", "1-0 OR 1", "9" * 20 + "-0"):
         with pytest.raises(InvalidCursor):
             parse_cursor(bad)

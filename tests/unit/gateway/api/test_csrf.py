@@ -25,4 +25,3 @@ def test_secret_query_values_are_redacted() -> None:
         "/auth/github/callback?code=***&state=***"
     )
     assert redact("/files/x?stream=true&encoding=csv") == "/files/x?stream=true&encoding=csv"
-

@@ -1,5 +1,6 @@
 """The HTTP request counter: labels by route template, bounded values, streams untouched."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,9 +14,7 @@ from gateway.api.http_metrics import HTTPMetrics
 
 @pytest.fixture
 def counter() -> Counter:
-    return Counter(
-        "requests", "test", ["method", "route", "status"], registry=CollectorRegistry()
-    )
+    return Counter("requests", "test", ["method", "route", "status"], registry=CollectorRegistry())
 
 
 def count(counter: Counter, method: str, route: str, status: int) -> float:
@@ -62,7 +61,13 @@ async def call(app: HTTPMetrics, method: str, path: str) -> list[dict[str, Any]]
         "http_version": "1.1",
     }
 
+    received = False
+
     async def receive() -> dict[str, Any]:
+        nonlocal received
+        if received:  # the client stays connected until the response ends
+            await asyncio.Event().wait()
+        received = True
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
