@@ -91,6 +91,14 @@ def every_setting(
         "RUN_EVENTS_MAX": "500",
         "MAX_UPLOAD_BYTES": "10485760",
         "MAX_CODE_BYTES": "65536",
+        "ADMIN_GITHUB_USERS": "carol,1003",
+        "USER_MAX_CHATS": "50",
+        "USER_MAX_RUNNING_SANDBOXES": "2",
+        "USER_DISK_LIMIT": "3g",
+        "USER_LLM_TOKENS_PER_DAY": "100000",
+        "METRICS_TOKEN": secrets.token_urlsafe(24),
+        "AUDIT_RETENTION_DAYS": "30",
+        "LOG_FORMAT": "text",
     }
 
 
