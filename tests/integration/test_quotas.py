@@ -12,6 +12,7 @@ import pytest
 
 from tests.fake_llm import FakeLLM, say, tool
 from tests.gateway_process import GatewayProcess
+from tests.services import redis_server
 
 
 def _running(client: docker.DockerClient, name: str) -> bool:
@@ -39,11 +40,20 @@ def audited_refusals(gateway: GatewayProcess, quota: str) -> list[dict[str, Any]
 
 
 @pytest.fixture(scope="module")
+def own_redis() -> Iterator[str]:
+    """A Redis of this module's own: the quotas count the local user's chats, and the other
+    tests of this worker make chats for the same user in the session's Redis."""
+    with redis_server() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
 def chats_gateway(
-    gateway_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    gateway_env: dict[str, str], own_redis: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
     env = {
         **gateway_env,
+        "REDIS_URL": own_redis,
         "USER_MAX_CHATS": "2",
         "USER_MAX_RUNNING_SANDBOXES": "1",
         "USER_DISK_LIMIT": "3m",
@@ -131,11 +141,12 @@ def test_past_the_user_disk_limit_runs_warn_and_uploads_are_refused(
 
 
 def test_llm_tokens_per_day_stop_questions_not_code(
-    gateway_env: dict[str, str], tmp_path: Path
+    gateway_env: dict[str, str], own_redis: str, tmp_path: Path
 ) -> None:
     with FakeLLM().running() as llm:
         env = {
             **gateway_env,
+            "REDIS_URL": own_redis,
             "OPENAI_BASE_URL": llm.base_url,
             "OPENAI_API_KEY": "test-key",
             "LLM_MODEL": "fake-model",
