@@ -46,13 +46,15 @@ variant: ## Build the image variant ai-data-scientist/sandbox-NAME from the sand
 lock: ## Re-resolve the images' Python packages into deploy/requirements-*.lock.txt
 	@deploy/lock.sh
 
-deps: ## Install what the tests need on this host: Python packages, redis-server, shellcheck, Docker, gVisor
+deps: ## Install what the tests need on this host: Python packages, redis-server, shellcheck, Docker, gVisor, docker compose
 	@deploy/ensure-test-deps.sh
 	@deploy/ensure-docker.sh
 	@deploy/ensure-gvisor.sh
+	@deploy/ensure-compose.sh
 
+# tests/containers runs the gateway and redis images that `make up` ships, so all three are built.
 test: deps ## Run lint and the whole test suite against real Docker and Redis
-	@deploy/images.sh sandbox
+	@deploy/images.sh
 	@$(MAKE) --no-print-directory lint
 	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile
 

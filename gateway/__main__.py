@@ -3,37 +3,14 @@ GATEWAY_WORKERS processes on the one port (uvicorn's supervisor restarts any tha
 
 import socket
 import sys
-from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from gateway import logs
+from gateway.metrics_dir import metrics_dir
 from gateway.settings import Settings, SettingsError
-
-# Applied by uvicorn in every worker process (a worker is spawned, so nothing configured here in
-# the parent reaches it otherwise): one format for the gateway's own log and uvicorn's, and the
-# access log's secrets redacted (gateway.api.access_log).
-LOG_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-    },
-    "filters": {"redact": {"()": "gateway.api.access_log.RedactSecrets"}},
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "stream": "ext://sys.stderr",
-        }
-    },
-    "root": {"level": "INFO", "handlers": ["stderr"]},
-    "loggers": {
-        "uvicorn": {"level": "INFO"},
-        "uvicorn.access": {"level": "INFO", "filters": ["redact"]},
-    },
-}
 
 
 def main() -> None:
@@ -44,6 +21,13 @@ def main() -> None:
         settings.raise_if_unusable()
     except SettingsError as e:
         sys.exit(f"gateway: {e}")
+    # Set up before prometheus_client is imported, here (by the app, or by the logging
+    # configuration's modules) or in a worker.
+    with metrics_dir():
+        _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
     host = settings.host or ("127.0.0.1" if settings.effective_auth_mode == "local" else "0.0.0.0")
     config = uvicorn.Config(
         "gateway.main:app",
@@ -51,7 +35,11 @@ def main() -> None:
         port=settings.port,
         workers=settings.effective_gateway_workers,
         proxy_headers=True,
-        log_config=LOG_CONFIG,
+        # Applied by uvicorn in every worker process (a worker is spawned, so nothing configured
+        # here in the parent reaches it otherwise): one format for the gateway's lines and
+        # uvicorn's. Its access log is off: gateway.api.request_ids writes one line a request.
+        log_config=logs.config(settings.log_format),
+        access_log=False,
         # A bounded graceful shutdown: streams and long queries must not hold a restart hostage.
         timeout_graceful_shutdown=10,
     )

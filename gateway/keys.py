@@ -21,6 +21,35 @@ def user_tokens(user_id: str) -> str:
     return f"{PREFIX}user:{user_id}:tokens"
 
 
+def users() -> str:
+    """Sorted set user id -> unix time last seen: every user who has used this server, for the
+    admin views; written at most once a minute per user and process (gateway.usage)."""
+    return f"{PREFIX}users"
+
+
+def user_sessions(user_id: str) -> str:
+    """Set of the user's sign-in session ids, so an admin can end them all; ids of sessions
+    that expired on their own are dropped when the next one is made. Expires with the longest
+    session."""
+    return f"{PREFIX}user:{user_id}:sessions"
+
+
+def user_tokens_used(user_id: str, day: str) -> str:
+    """Counter: LLM tokens the user used on one UTC day (YYYY-MM-DD); expires a week later."""
+    return f"{PREFIX}user:{user_id}:llm-tokens:{day}"
+
+
+def user_usage(user_id: str) -> str:
+    """Hash: the user's running totals (llm_tokens), kept as long as the user."""
+    return f"{PREFIX}user:{user_id}:usage"
+
+
+def user_disk(user_id: str) -> str:
+    """Hash chat id -> bytes its files and saved variables used when last measured; a chat's
+    field goes with the chat. Their sum is what USER_DISK_LIMIT is checked against."""
+    return f"{PREFIX}user:{user_id}:disk"
+
+
 def login(session_id: str) -> str:
     """Hash: user_id, created_at, last_seen of a sign-in session; its TTL is the sooner of the
     idle and the absolute expiry."""
@@ -124,6 +153,13 @@ def run_events(chat_id: str, run_id: str) -> str:
     stream sends them, for any process to replay and follow; bounded, and expiring once the run
     has ended (gateway.runs.events)."""
     return f"{PREFIX}chat:{chat_id}:run:{run_id}:events"
+
+
+def audit() -> str:
+    """Stream: the audit log (gateway.audit), one entry per security-relevant action. Owned by
+    no chat or user, so it outlives what it mentions; every write trims what is older than
+    AUDIT_RETENTION_DAYS, and a cap on its length bounds a flood of failed sign-ins."""
+    return f"{PREFIX}audit"
 
 
 def chat_keys(chat_id: str) -> list[str]:

@@ -20,13 +20,18 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Match
 
+from gateway.admin.service import AdminService
 from gateway.agent.llm import LLM
 from gateway.agent.loop import Agent
 from gateway.api import openapi
 from gateway.api.csrf import SameOriginStateChanges
 from gateway.api.errors import describe, error_response
+from gateway.api.http_metrics import HTTPMetrics
 from gateway.api.limits import BodyLimit, Limit
+from gateway.api.request_ids import RequestIds
 from gateway.api.routes import (
+    admin,
+    admin_audit,
     auth,
     chats,
     export,
@@ -38,9 +43,13 @@ from gateway.api.routes import (
     tokens,
     web,
 )
+from gateway.api.routes.metrics import router as metrics_router
+from gateway.audit import AuditAction, AuditLog, AuditOutcome
 from gateway.auth.authenticator import Authenticator, local_token, log_sign_in
 from gateway.auth.github import SIGN_IN_WINDOW_S
 from gateway.chats.store import ChatStore
+from gateway.metrics import process_ended
+from gateway.quotas import Quotas
 from gateway.runs import orphans
 from gateway.runs.background import BackgroundRuns
 from gateway.runs.code import QueryService
@@ -56,6 +65,7 @@ from gateway.sandbox.packages import PackageService
 from gateway.sandbox.pool import SandboxPool
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
+from gateway.usage import UsageStore
 from shared.errors import AppError, ErrorCode
 
 log = logging.getLogger("gateway")
@@ -125,8 +135,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs = BackgroundRuns(run_events, describe)
         app.state.runs = runs
         app.state.run_feed = RunFeed(run_events, chat_store)
-        app.state.queries = QueryService(chat_store, sandboxes, settings, stops)
-        app.state.sessions = SessionService(chat_store, sandboxes, settings)
+        audit = AuditLog(redis, settings.audit_retention_days)
+        app.state.audit = audit
+        usage = UsageStore(redis)
+        app.state.usage = usage
+
+        async def audit_refusal(quota: str, user_id: str, detail: str) -> None:
+            await audit.record(
+                AuditAction.QUOTA_REFUSED,
+                target=user_id,
+                outcome=AuditOutcome.REFUSED,
+                details={"quota": quota, "detail": detail},
+            )
+
+        quotas = Quotas(settings, chat_store, usage, sandboxes, coordination, audit_refusal)
+        app.state.quotas = quotas
+        if settings.user_max_running_sandboxes:
+            sandboxes.make_room = quotas.make_room
+        app.state.queries = QueryService(chat_store, sandboxes, settings, stops, quotas)
+        app.state.sessions = SessionService(chat_store, sandboxes, settings, quotas)
         app.state.packages = PackageService(chat_store, sandboxes, settings)
         llm = LLM(settings) if settings.llm_configured else None
         app.state.agent = Agent(
@@ -137,9 +164,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings,
             stops,
             app.state.packages,
+            quotas,
         )
         app.state.local_token = local_token(settings)
-        app.state.auth = Authenticator.create(settings, redis, app.state.local_token)
+        auth = Authenticator.create(settings, redis, app.state.local_token)
+        app.state.auth = auth
+        app.state.admin = AdminService(
+            settings,
+            chat_store,
+            sandboxes,
+            coordination,
+            usage,
+            auth.users,
+            auth.sessions,
+            auth.tokens,
+            stops,
+        )
         adopted = await sandboxes.adopt()
         log.info("gateway process %s: %d sandbox(es) found running", owners.id, len(adopted))
         await orphans.end_orphans(chat_store, owners, sandboxes, run_events)
@@ -168,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await llm.aclose()
             await redis.aclose()
             docker_client.close()
+            process_ended()
 
     app = FastAPI(title="AI Data Scientist", version="0.1.0", lifespan=lifespan)
     app.add_middleware(
@@ -192,9 +233,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             same_site="lax",
             https_only=settings.base_url.startswith("https://"),
         )
+    # Outside the limits, the origin check and the session: every answer, a refused one too,
+    # carries its request id, and every request gets its access line (README: Logs).
+    app.add_middleware(RequestIds)
+    # Outermost: every request counts, those the others refuse too.
+    app.add_middleware(HTTPMetrics)
 
     _answer_errors_as_json(app)
     for router in (
+        admin.router,
+        admin_audit.router,
         auth.router,
         chats.router,
         export.router,
@@ -209,6 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(auth.local_router, include_in_schema=not github_mode)
     app.include_router(auth.github_router, include_in_schema=github_mode)
+    app.include_router(metrics_router)
     app.mount("/static", web.static_files(), name="static")
     openapi.install(app)
     return app

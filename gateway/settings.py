@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -224,6 +224,60 @@ class Settings(BaseSettings):
         ge=100,
         description="RUN_EVENTS_MAX: events kept per run for replay; older ones are dropped",
     )
+    # Operating it (README: Operating). Admins see every user's chats and sandboxes in /admin.
+    admin_github_users: str = Field(
+        default="",
+        description=(
+            "ADMIN_GITHUB_USERS: comma-separated GitHub logins or numeric ids of the admins "
+            "(local mode: the local user is the admin)"
+        ),
+    )
+    # Quotas, checked before the work starts; 0 is unlimited for each.
+    user_max_chats: int = Field(
+        default=200, ge=0, description="USER_MAX_CHATS: chats one user may have; 0: no limit"
+    )
+    user_max_running_sandboxes: int = Field(
+        default=4,
+        ge=0,
+        description=(
+            "USER_MAX_RUNNING_SANDBOXES: sandboxes one user may have running; past it the "
+            "user's least recently used one is stopped (state kept); 0: no limit"
+        ),
+    )
+    user_disk_limit: int = Field(
+        default=10 * 1024**3,
+        ge=0,
+        description=(
+            "USER_DISK_LIMIT: disk all of a user's chats may use together (files and saved "
+            "variables), in bytes or with a unit (500m, 20g); 0: no limit"
+        ),
+    )
+    user_llm_tokens_per_day: int = Field(
+        default=2_000_000,
+        ge=0,
+        description=(
+            "USER_LLM_TOKENS_PER_DAY: LLM tokens (prompt + completion) one user may use per UTC "
+            "day; 0: no limit"
+        ),
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description=(
+            "METRICS_TOKEN: the Bearer token Prometheus sends to GET /metrics (admins may read "
+            "it too); unset: admins only"
+        ),
+    )
+    audit_retention_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="AUDIT_RETENTION_DAYS: audit log entries older than this are dropped",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description=(
+            "LOG_FORMAT: json (one object per line, for log collectors) or text (for a terminal)"
+        ),
+    )
     max_upload_bytes: int = Field(
         default=100 * 1024 * 1024, gt=0, description="MAX_UPLOAD_BYTES: largest upload"
     )
@@ -254,10 +308,11 @@ class Settings(BaseSettings):
         _image_choices(value, "")
         return value
 
-    @field_validator("sandbox_disk_limit", mode="before")
+    @field_validator("sandbox_disk_limit", "user_disk_limit", mode="before")
     @classmethod
-    def _disk_limit_in_bytes(cls, value: object) -> object:
-        return byte_size(value, "SANDBOX_DISK_LIMIT") if isinstance(value, str) else value
+    def _disk_limit_in_bytes(cls, value: object, info: ValidationInfo) -> object:
+        name = (info.field_name or "").upper()
+        return byte_size(value, name) if isinstance(value, str) else value
 
     @field_validator("import_dir", mode="before")
     @classmethod
@@ -299,6 +354,10 @@ class Settings(BaseSettings):
     @property
     def allowed_github_user_entries(self) -> list[str]:
         return _comma_list(self.allowed_github_users)
+
+    @property
+    def admin_github_user_entries(self) -> list[str]:
+        return _comma_list(self.admin_github_users)
 
     @property
     def allowed_github_org_list(self) -> list[str]:

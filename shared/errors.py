@@ -39,6 +39,8 @@ class ErrorCode(StrEnum):
     INSTALL_FAILED = "install_failed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     DISK_QUOTA_EXCEEDED = "disk_quota_exceeded"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    USER_BLOCKED = "user_blocked"
     INVALID_REQUEST = "invalid_request"
     INTERNAL_ERROR = "internal_error"
     BAD_GATEWAY = "bad_gateway"
@@ -90,6 +92,14 @@ class PayloadTooLarge(AppError):
 class Unauthorized(AppError):
     status = 401
     code = ErrorCode.NOT_SIGNED_IN
+
+
+class QuotaExceeded(AppError):
+    """A per-user limit (USER_MAX_CHATS, USER_MAX_RUNNING_SANDBOXES, USER_DISK_LIMIT,
+    USER_LLM_TOKENS_PER_DAY) would be passed; the detail names it and what to do."""
+
+    status = 429
+    code = ErrorCode.QUOTA_EXCEEDED
 
 
 class ServiceUnavailable(AppError):

@@ -81,6 +81,12 @@ def gateway_env(redis_url: str, data_dir: Path, import_dir: Path) -> dict[str, s
         # No warm pool unless a test asks for one (tests/integration/test_pool.py): the
         # suite's many gateways would each keep sandboxes started that no test claims.
         "SANDBOX_POOL_SIZE": "0",
+        # The suite's tests share the local user: per-user quotas would have them stop each
+        # other's sandboxes. tests/integration/test_quotas.py turns each on.
+        "USER_MAX_CHATS": "0",
+        "USER_MAX_RUNNING_SANDBOXES": "0",
+        "USER_DISK_LIMIT": "0",
+        "USER_LLM_TOKENS_PER_DAY": "0",
     }
 
 

@@ -58,12 +58,15 @@ class _Grant:
 
 
 class FakeGitHub:
-    def __init__(self) -> None:
+    """`host` is the address it listens on: loopback unless a gateway in a container must reach
+    it too (tests/containers)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self._lock = threading.Lock()
         self.reset()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer((host, 0), self._handler())
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"http://{host}:{self._server.server_address[1]}"
         self.api_url = f"{self.url}{API_PREFIX}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -7,6 +7,7 @@ in pieces and are put back together here. Retries with backoff (connection error
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -15,6 +16,7 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolUnionParam
 
+from gateway import metrics
 from gateway.settings import Settings
 from shared.errors import AppError, ErrorCode, ServiceUnavailable
 
@@ -78,6 +80,7 @@ class LLM:
         """One model turn. `on_text` receives the answer's text as it streams in."""
         completion = Completion()
         parts: dict[int, dict[str, str]] = {}
+        began = time.perf_counter()
         try:
             stream = await self._client.chat.completions.create(
                 model=self.model,
@@ -111,7 +114,10 @@ class LLM:
                         if piece.function and piece.function.arguments:
                             part["arguments"] += piece.function.arguments
         except openai.APIError as e:
-            raise self._explain(e) from e
+            error = self._explain(e)
+            metrics.llm_called(error.code.value, time.perf_counter() - began, {})
+            raise error from e
+        metrics.llm_called("ok", time.perf_counter() - began, completion.usage)
         completion.tool_calls = [
             ToolCall(id=p["id"] or f"call_{i}", name=p["name"], arguments=p["arguments"])
             for i, p in sorted(parts.items())

@@ -20,6 +20,7 @@ from gateway.agent.llm import LLM, ToolCall
 from gateway.agent.prompts import clip_middle, current_uploads, history_messages, system_prompt
 from gateway.chats.journal import HistoryRecord, QueryRecord, StepRecord
 from gateway.chats.store import Chat, ChatStore
+from gateway.quotas import Quotas
 from gateway.runs.code import CodeResult, QueryService, ResultBuilder, journal_form
 from gateway.runs.lifecycle import journaled_run
 from gateway.runs.stops import RunStops
@@ -102,10 +103,12 @@ class Agent:
         settings: Settings,
         stops: RunStops,
         packages: PackageService,
+        quotas: Quotas,
     ) -> None:
         self._llm = llm
         self._packages = packages
         self._stops = stops
+        self._quotas = quotas
         self._chats = chats
         self._queries = queries
         self._sessions = sessions
@@ -120,6 +123,9 @@ class Agent:
                 "Python directly",
                 ErrorCode.LLM_NOT_CONFIGURED,
             )
+        # Before the run is journaled, so a user past a quota is answered 429.
+        await self._quotas.check_llm_tokens(chat.user_id)
+        await self._quotas.room_for_sandbox(chat)
         s = self._settings
         ttl_s = s.llm_max_steps * (s.sandbox_exec_timeout_s + s.llm_timeout_s) + 120
         record = QueryRecord(query=query)
@@ -159,6 +165,7 @@ class Agent:
 
         for _ in range(self._settings.llm_max_steps):
             completion = await self._llm.complete(messages, TOOLS, on_text)
+            await self._quotas.count_llm_tokens(chat.user_id, completion.usage)
             for key, value in completion.usage.items():
                 usage[key] = usage.get(key, 0) + value
             messages.append(completion.as_message())

@@ -1,11 +1,10 @@
-"""Keep secrets carried in URLs out of the access log (README: Sign-in).
+"""Keep secrets carried in URLs out of the log (README: Sign-in).
 
 Local mode's login link holds its token, and GitHub's callback a one-time `code` and `state`;
-uvicorn logs every request's path with its query string. This filter replaces those values;
-`python -m gateway` sets it on uvicorn's access log in every worker (gateway/__main__.py).
+each request's access line (gateway.api.request_ids) shows its path with its query string, with
+those values replaced.
 """
 
-import logging
 import re
 
 SECRET_PARAMS = ("token", "code", "state")
@@ -15,12 +14,3 @@ _SECRET_QUERY = re.compile(r"([?&](?:" + "|".join(SECRET_PARAMS) + r")=)[^&#\s\"
 def redact(text: str) -> str:
     """`text` with the value of every secret query parameter replaced by `***`."""
     return _SECRET_QUERY.sub(r"\1***", text)
-
-
-class RedactSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True

@@ -4,12 +4,16 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from gateway import logs
+from gateway.admin.service import AdminService
 from gateway.agent.loop import Agent
+from gateway.audit import AuditLog
 from gateway.auth.authenticator import Authenticator, Identity
 from gateway.auth.github import GitHub
 from gateway.auth.tokens import TokenStore
 from gateway.auth.users import User
 from gateway.chats.store import Chat, ChatStore
+from gateway.quotas import Quotas
 from gateway.runs.background import BackgroundRuns
 from gateway.runs.code import QueryService
 from gateway.runs.feed import RunFeed
@@ -18,6 +22,8 @@ from gateway.sandbox.manager import SandboxManager
 from gateway.sandbox.packages import PackageService
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
+from gateway.usage import UsageStore
+from shared.errors import AppError, NotFound
 
 # The lifespan (gateway/main.py) puts each client on app.state; these say which type each is.
 # All async, though none awaits: FastAPI runs a plain `def` dependency on its thread pool, a hop
@@ -72,6 +78,18 @@ async def get_tokens(request: Request) -> TokenStore:
     return cast(TokenStore, request.app.state.auth.tokens)
 
 
+async def get_audit(request: Request) -> AuditLog:
+    return cast(AuditLog, request.app.state.audit)
+
+
+async def get_quotas(request: Request) -> Quotas:
+    return cast(Quotas, request.app.state.quotas)
+
+
+async def get_admin_service(request: Request) -> AdminService:
+    return cast(AdminService, request.app.state.admin)
+
+
 async def get_github(request: Request) -> GitHub | None:
     """The GitHub client; None in AUTH_MODE=local."""
     return cast("GitHub | None", request.app.state.auth.github)
@@ -90,12 +108,18 @@ RunFeedDep = Annotated[RunFeed, Depends(get_run_feed)]
 AuthDep = Annotated[Authenticator, Depends(get_auth)]
 TokensDep = Annotated[TokenStore, Depends(get_tokens)]
 GitHubDep = Annotated[GitHub | None, Depends(get_github)]
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
+QuotasDep = Annotated[Quotas, Depends(get_quotas)]
+AdminServiceDep = Annotated[AdminService, Depends(get_admin_service)]
 
 
 async def get_identity(request: Request, auth: AuthDep) -> Identity:
     """The caller and how it signed in, or 401 (403 when no longer allowed). FastAPI resolves
     it once per request however many dependencies ask."""
-    return await auth.identify(request)
+    identity = await auth.identify(request)
+    logs.bind(user_id=identity.user.id)
+    await cast(UsageStore, request.app.state.usage).seen(identity.user.id)
+    return identity
 
 
 IdentityDep = Annotated[Identity, Depends(get_identity)]
@@ -108,8 +132,26 @@ async def get_user(identity: IdentityDep) -> User:
 UserDep = Annotated[User, Depends(get_user)]
 
 
+async def get_admin(request: Request, auth: AuthDep) -> User:
+    """The caller when an admin; anyone else, signed in or not, gets the 404 of a path that does
+    not exist, so the admin routes are not even seen to exist."""
+    try:
+        identity = await auth.identify(request)
+    except AppError:
+        identity = None
+    if identity is None or not auth.admins.includes(identity.user):
+        raise NotFound("Not Found")
+    logs.bind(user_id=identity.user.id)
+    return identity.user
+
+
+AdminDep = Annotated[User, Depends(get_admin)]
+
+
 async def get_chat(chat_id: str, user: UserDep, chats: ChatStoreDep) -> Chat:
-    return await chats.get(user.id, chat_id)
+    chat = await chats.get(user.id, chat_id)
+    logs.bind(chat_id=chat.chat_id)
+    return chat
 
 
 ChatDep = Annotated[Chat, Depends(get_chat)]

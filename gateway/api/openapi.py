@@ -28,7 +28,8 @@ DESCRIPTIONS: dict[int, str] = {
     "`sign_in_mode_off`), or a body that does not parse (`invalid_request`)",
     401: "Not signed in, or the session or token ended (`not_signed_in`, `session_expired`, "
     "`invalid_login_link`)",
-    403: "Not allowed (`user_not_allowed`, `import_not_allowed`, `token_not_allowed`), or a "
+    403: "Not allowed (`user_not_allowed`, `user_blocked`, `import_not_allowed`, "
+    "`token_not_allowed`), or a "
     "state change with the cookie from another origin (`cross_site_request`)",
     404: "Not found (`chat_not_found`, also for another user's chat; `file_not_found`, "
     "`variable_not_found`, `token_not_found`)",
@@ -38,6 +39,8 @@ DESCRIPTIONS: dict[int, str] = {
     "(`disk_quota_exceeded`)",
     422: "The request does not match this API (`invalid_request`); `detail` is FastAPI's list of "
     "issues, or a sentence",
+    429: "A per-user quota would be passed (`quota_exceeded`: USER_MAX_CHATS, "
+    "USER_MAX_RUNNING_SANDBOXES, USER_DISK_LIMIT, USER_LLM_TOKENS_PER_DAY); `detail` names it",
     500: "A fault of the gateway (`internal_error`); its log has the details",
     502: "A service behind the gateway failed (`llm_error`, `llm_unavailable`, "
     "`github_unavailable`, `sandbox_error`)",

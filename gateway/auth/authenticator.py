@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from redis.asyncio import Redis
 
+from gateway.auth.admins import Admins
 from gateway.auth.github import GitHub
 from gateway.auth.sign_in_sessions import SessionStore
 from gateway.auth.tokens import TOKEN_PREFIX, TokenStore
@@ -30,6 +31,16 @@ log = logging.getLogger(__name__)
 COOKIE_NAME = "github_session"
 LOCAL_USER_ID = "local"
 LOCAL_USER = User(id=LOCAL_USER_ID, login="local", name="Local user")
+BLOCKED = "an admin of this server has blocked your account; ask them to unblock it"
+
+
+class SignInRefused(Forbidden):
+    """GitHub said who the user is, and this server will not let them in; `user` says who, for
+    the audit log."""
+
+    def __init__(self, user: User, detail: str, code: ErrorCode) -> None:
+        super().__init__(detail, code)
+        self.user = user
 
 
 @dataclass(frozen=True)
@@ -132,12 +143,13 @@ class Authenticator:
         local_token: str,
     ) -> None:
         self._local = settings.effective_auth_mode == "local"
-        self._users = users
-        self._sessions = sessions
+        self.users = users
+        self.sessions = sessions
         self._local_token = local_token
         self.tokens = tokens
         self.github = github
         self.policy = SignInPolicy(settings)
+        self.admins = Admins(settings)
 
     @classmethod
     def create(cls, settings: Settings, redis: Redis, local_token: str) -> "Authenticator":
@@ -185,9 +197,15 @@ class Authenticator:
             )
         # Checked on every request, not only at sign-in: taking someone off the allow-list
         # (and restarting) ends their existing sessions and tokens too.
-        if not self._local and not self.policy.admits(identity.user):
+        if not self._local and not self._admitted(identity.user):
             raise Forbidden(self.policy.refusal(identity.user), ErrorCode.USER_NOT_ALLOWED)
+        if identity.user.blocked:
+            raise Forbidden(BLOCKED, ErrorCode.USER_BLOCKED)
         return identity
+
+    def _admitted(self, user: User) -> bool:
+        # An admin needs no separate place on the allow-lists.
+        return self.policy.admits(user) or self.admins.includes(user)
 
     async def _from_bearer(self, given: str) -> Identity | None:
         if self._local and self._is_local_token(given):
@@ -200,7 +218,7 @@ class Authenticator:
         if given.startswith(TOKEN_PREFIX):
             user = await self._user(await self.tokens.resolve(given))
             return Identity(user, "token") if user else None
-        user = await self._user(await self._sessions.resolve(given))
+        user = await self._user(await self.sessions.resolve(given))
         return Identity(user, "session") if user else None
 
     def _is_local_token(self, given: str) -> bool:
@@ -214,7 +232,7 @@ class Authenticator:
             return None
         if self._local:
             return LOCAL_USER if user_id == LOCAL_USER_ID else None
-        return await self._users.get(user_id)
+        return await self.users.get(user_id)
 
     async def sign_in(self, request: Request) -> tuple[User, str]:
         """Finish a GitHub sign-in: the user, and the cookie value of their new session."""
@@ -231,9 +249,12 @@ class Authenticator:
             avatar_url=profile.avatar_url,
             orgs=member_of,
         )
-        if not self.policy.admits(user):
-            raise Forbidden(self.policy.refusal(user), ErrorCode.USER_NOT_ALLOWED)
-        await self._users.save(user)
+        if not self._admitted(user):
+            raise SignInRefused(user, self.policy.refusal(user), ErrorCode.USER_NOT_ALLOWED)
+        known = await self.users.get(user.id)
+        if known is not None and known.blocked:
+            raise SignInRefused(user, BLOCKED, ErrorCode.USER_BLOCKED)
+        await self.users.save(user)
         return user, await self._new_session(request, user.id)
 
     async def sign_in_local(self, request: Request, token: str) -> tuple[User, str]:
@@ -256,12 +277,12 @@ class Authenticator:
         # id planted in it beforehand (session fixation) is worth nothing.
         previous = request.cookies.get(COOKIE_NAME)
         if previous:
-            await self._sessions.revoke(previous)
-        return await self._sessions.create(user_id)
+            await self.sessions.revoke(previous)
+        return await self.sessions.create(user_id)
 
     async def sign_out(self, request: Request) -> None:
         """End the caller's sessions (the cookie's, and one sent as Bearer); API tokens and local
         mode's token stay valid (API tokens are revoked one by one)."""
         for given in {_bearer(request), request.cookies.get(COOKIE_NAME)}:
             if given and not given.startswith(TOKEN_PREFIX):
-                await self._sessions.revoke(given)
+                await self.sessions.revoke(given)

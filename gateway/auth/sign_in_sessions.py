@@ -49,12 +49,34 @@ class SessionStore:
         """A new session for the user; returns the cookie value."""
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
+        index = keys.user_sessions(user_id)
+        # The index keeps only live sessions: those that expired on their own leave it here.
+        known = [keys.text(sid) for sid in await self._redis.smembers(index)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sid in known:
+                pipe.exists(keys.login(sid))
+            alive = await pipe.execute() if known else []
         async with self._redis.pipeline(transaction=True) as pipe:
             key = keys.login(session_id)
             pipe.hset(key, mapping={"user_id": user_id, "created_at": now, "last_seen": now})
             pipe.pexpire(key, self._ttl_ms(0.0))
+            if expired := [sid for sid, live in zip(known, alive, strict=True) if not live]:
+                pipe.srem(index, *expired)
+            pipe.sadd(index, session_id)
+            pipe.expire(index, int(self._max_age_s) + 1)
             await pipe.execute()
         return self._signer.sign(session_id).decode()
+
+    async def revoke_all(self, user_id: str) -> int:
+        """End every session of the user (an admin's action); returns how many were live."""
+        index = keys.user_sessions(user_id)
+        known = [keys.text(sid) for sid in await self._redis.smembers(index)]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for sid in known:
+                pipe.delete(keys.login(sid))
+            pipe.delete(index)
+            ended = await pipe.execute()
+        return sum(ended[:-1])
 
     async def resolve(self, cookie: str) -> str | None:
         """The user id of a live session, renewing its idle expiry; None when the cookie is

@@ -105,6 +105,16 @@ class TokenStore:
             pipe.hdel(keys.user_tokens(user_id), token_id)
             await pipe.execute()
 
+    async def revoke_all(self, user_id: str) -> int:
+        """Delete every token of the user (an admin's action); returns how many there were."""
+        index = keys.text_hash(await self._redis.hgetall(keys.user_tokens(user_id)))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for digest in index.values():
+                pipe.delete(keys.api_token(digest))
+            pipe.delete(keys.user_tokens(user_id))
+            deleted = await pipe.execute()
+        return sum(deleted[:-1])
+
     async def resolve(self, token: str) -> str | None:
         """The user id of a live token; None for an unknown, revoked or expired one."""
         row = keys.text_hash(await self._redis.hgetall(keys.api_token(_digest(token))))

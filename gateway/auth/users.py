@@ -4,6 +4,7 @@ The id, not the login, names a user's data: logins can be renamed (and a freed l
 someone else), numeric ids never change.
 """
 
+import time
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
@@ -20,6 +21,8 @@ class User(BaseModel):
     # The allowed GitHub orgs (ALLOWED_GITHUB_ORGS) the user was a member of at their last
     # sign-in; what later requests are admitted on when the user is not listed by name or id.
     orgs: list[str] = []
+    # Set by an admin: every request of a blocked user is refused, sessions and tokens alike.
+    blocked: bool = False
 
 
 def github_user_id(github_id: int) -> str:
@@ -48,6 +51,8 @@ class UserStore:
                     "updated_at": now,
                 },
             )
+            # Signing in counts as being seen (gateway.usage keeps it up to date afterwards).
+            pipe.zadd(keys.users(), {user.id: time.time()})
             await pipe.execute()
 
     async def get(self, user_id: str) -> User | None:
@@ -60,4 +65,15 @@ class UserStore:
             name=data.get("name") or None,
             avatar_url=data.get("avatar_url") or None,
             orgs=[org for org in data.get("orgs", "").split(",") if org],
+            blocked=data.get("blocked") == "1",
         )
+
+    async def set_blocked(self, user_id: str, blocked: bool) -> bool:
+        """Block or unblock a user who has signed in here; False for an unknown user. Kept in
+        the profile hash, which every request of a GitHub user reads anyway, so the check costs
+        no extra round trip; save() at sign-in leaves the field alone."""
+        key = keys.user(user_id)
+        if not await self._redis.hexists(key, "login"):
+            return False
+        await self._redis.hset(key, "blocked", "1" if blocked else "0")
+        return True

@@ -185,6 +185,30 @@ class ChatStore:
                 return Chat.model_validate(data)
         raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
 
+    async def find(self, chat_id: str) -> Chat | None:
+        """Any user's chat by its id (the admin views), or None."""
+        if not is_chat_id(chat_id):
+            return None
+        data = await self._redis.hgetall(keys.chat(chat_id))
+        return Chat.model_validate(data) if data.get("created_at") else None
+
+    async def count_for_user(self, user_id: str) -> int:
+        return int(await self._redis.zcard(keys.user_chats(user_id)))
+
+    async def owners(self, chat_ids: list[str]) -> dict[str, str]:
+        """chat id -> user id, for the chats of `chat_ids` that exist."""
+        if not chat_ids:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hget(keys.chat(chat_id), "user_id")
+            users = await pipe.execute()
+        return {
+            chat_id: keys.text(user)
+            for chat_id, user in zip(chat_ids, users, strict=True)
+            if user is not None
+        }
+
     async def for_user(self, user_id: str) -> list[Chat]:
         # Without WITHSCORES the reply holds members only.
         members = cast(list[str], await self._redis.zrevrange(keys.user_chats(user_id), 0, -1))
@@ -214,6 +238,7 @@ class ChatStore:
             pipe.zrem(keys.user_chats(chat.user_id), chat.chat_id)
             pipe.hdel(keys.running_queries(), chat.chat_id)
             pipe.zrem(keys.sandbox_idle_at(), chat.chat_id)
+            pipe.hdel(keys.user_disk(chat.user_id), chat.chat_id)
             await pipe.execute()
 
     async def sandbox_uid(self, chat_id: str, first_uid: int) -> int:

@@ -12,7 +12,7 @@ from gateway.chats.journal import CellResult, CodeRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.runs.lifecycle import journaled_run
 from gateway.runs.stops import RunStops
-from gateway.sandbox.disk_usage import DiskQuota
+from gateway.sandbox.disk_usage import DiskQuota, UserDiskLimit
 from gateway.sandbox.executor import ExecutorUnavailable, OutputLimitExceeded
 from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
@@ -48,18 +48,25 @@ class CodeResult(CellResult):
 
 class QueryService:
     def __init__(
-        self, chats: ChatStore, sandboxes: SandboxManager, settings: Settings, stops: RunStops
+        self,
+        chats: ChatStore,
+        sandboxes: SandboxManager,
+        settings: Settings,
+        stops: RunStops,
+        user_disk_limit: UserDiskLimit | None = None,
     ) -> None:
         self._chats = chats
         self._stops = stops
         self._sandboxes = sandboxes
         self._settings = settings
-        self._disk = DiskQuota(settings.sandbox_disk_limit)
+        self._disk = DiskQuota(settings.sandbox_disk_limit, user_disk_limit)
 
     async def run_code(self, chat: Chat, code: str, on_event: OnEvent | None = None) -> CodeResult:
         """Run code the user sent directly, journaled as one message. Cancelled (a stop, or its
         gateway process stopping), the cell is interrupted and the message marked so."""
         ttl_s = self._settings.sandbox_exec_timeout_s + _LOCK_SLACK_S
+        # Before the run is journaled, so a user at USER_MAX_RUNNING_SANDBOXES is answered 429.
+        await self._sandboxes.ensure_room(chat)
         record = CodeRecord(code=code)
         async with journaled_run(self._chats, chat, record, ttl_s, code, self._stops):
             so_far = ResultBuilder(
@@ -96,7 +103,9 @@ class QueryService:
         changed = result.status != "ok" or bool(
             result.files or result.variables_changed or result.variables_deleted
         )
-        result.disk = await self._disk.after_run(chat.chat_id, paths.measured, changed)
+        result.disk = await self._disk.after_run(
+            chat.chat_id, paths.measured, changed, chat.user_id
+        )
         return result
 
     async def _run_cell(

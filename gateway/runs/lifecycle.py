@@ -28,7 +28,8 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from gateway.chats.journal import Record, RecordStatus
+from gateway import metrics
+from gateway.chats.journal import CodeRecord, QueryRecord, Record, RecordStatus
 from gateway.chats.store import Chat, ChatStore
 from gateway.runs.stops import RunStops
 from shared.errors import AppError, Conflict, ErrorCode
@@ -78,11 +79,14 @@ async def journaled_run(
     async with _stoppable(stops, chat.chat_id, lock_token):
         record.status = "running"
         index = await chats.begin_query(chat, record, lock_token, lock_ttl_s, title)
+        kind = "code" if isinstance(record, CodeRecord) else "agent"
+        started = metrics.run_started(kind)
         journaled = _journaled.get()
         if journaled is not None:
             journaled(record.id)
 
         async def finish(status: RecordStatus, error: str | None) -> None:
+            metrics.run_ended(kind, _outcome(record, status, error), started)
             if stops is not None:
                 stops.ending(chat.chat_id, lock_token)
             record.status = status
@@ -114,6 +118,21 @@ async def journaled_run(
                 raise
             raise AppError(message) from e
         await finish("done", None)
+
+
+def _outcome(record: Record, status: RecordStatus, error: str | None) -> str:
+    """How a run ended, for the metrics (README: Operating, "Metrics"): a code run that got to
+    its end by how its cell ended (ok, error, timeout, interrupted, crashed), an agent query by
+    its answer (ok, step_limit); else failed, stopped, or shutdown (its process stopped)."""
+    if status == "interrupted":
+        return "stopped" if error == STOPPED else "shutdown"
+    if status != "done":
+        return "failed"
+    if isinstance(record, CodeRecord) and record.result is not None:
+        return record.result.status
+    if isinstance(record, QueryRecord) and record.answer_status == "step_limit":
+        return "step_limit"
+    return "ok"
 
 
 @contextlib.asynccontextmanager

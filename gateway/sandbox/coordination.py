@@ -84,6 +84,18 @@ class SandboxCoordination:
         idle_at = await self._redis.zscore(keys.sandbox_idle_at(), chat_id)
         return idle_at is None or idle_at <= time.time()
 
+    async def idle_at(self, chat_ids: list[str]) -> dict[str, float]:
+        """When each chat's sandbox counts as idle (its last use plus the timeout): the order
+        of last use. Chats nobody noted a use of are left out."""
+        if not chat_ids:
+            return {}
+        scores = await self._redis.zmscore(keys.sandbox_idle_at(), chat_ids)
+        return {
+            chat_id: float(score)
+            for chat_id, score in zip(chat_ids, scores, strict=True)
+            if score is not None
+        }
+
     async def forget(self, chat_id: str) -> None:
         """The chat's sandbox stopped or went: nothing to reap until it is used again."""
         self._touched.pop(chat_id, None)

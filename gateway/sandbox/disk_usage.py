@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from gateway.chats.journal import DiskUsage
 from gateway.sandbox.files import MAX_DEPTH, BoundedWalk, Cut
@@ -84,36 +85,57 @@ def size_text(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-class DiskQuota:
-    """SANDBOX_DISK_LIMIT over a chat's `workspace/` and `state/` (0: no limit, nothing
-    measured). The walks run on a thread, off the event loop."""
+class UserDiskLimit(Protocol):
+    """USER_DISK_LIMIT over all of a user's chats (gateway.quotas.Quotas)."""
 
-    def __init__(self, limit_bytes: int) -> None:
+    async def disk_room(
+        self, user_id: str, chat_id: str, chat_bytes: int, size: int | None
+    ) -> int | None: ...
+
+    async def after_measure(self, user_id: str, chat_id: str, chat_bytes: int) -> str | None: ...
+
+
+class DiskQuota:
+    """SANDBOX_DISK_LIMIT over a chat's `workspace/` and `state/`, and the user's limit over
+    all their chats when one is given (each 0: no limit; nothing is measured when neither is
+    on). The walks run on a thread, off the event loop."""
+
+    def __init__(self, limit_bytes: int, user_limit: UserDiskLimit | None = None) -> None:
         self.limit_bytes = limit_bytes
+        self._user_limit = user_limit
         # Each chat's last measure after a run (monotonic time, usage), newest last.
         self._last: OrderedDict[str, tuple[float, DiskUsage]] = OrderedDict()
 
-    async def after_run(self, chat_id: str, folders: list[Path], changed: bool) -> DiskUsage | None:
+    async def after_run(
+        self, chat_id: str, folders: list[Path], changed: bool, user_id: str | None = None
+    ) -> DiskUsage | None:
         """The chat's use after a run, with a warning when it is past the limit. A run that,
         by the executor's account, `changed` no file and no variable leaves the use as it was:
         the chat's last measure is given again while it is recent. The account comes from the
         sandbox and may lie; it can only delay the warning by REUSE_S, never an upload's
         check, which always measures."""
-        if not self.limit_bytes:
+        user_limit = self._user_limit if user_id is not None else None
+        if not self.limit_bytes and user_limit is None:
             return None
         last = self._last.get(chat_id)
         if not changed and last is not None and time.monotonic() - last[0] < REUSE_S:
-            return last[1]
-        usage = await self._measure_after_run(folders)
-        self._last[chat_id] = (time.monotonic(), usage)
-        self._last.move_to_end(chat_id)
-        while len(self._last) > _REMEMBERED_CHATS:
-            self._last.popitem(last=False)
+            usage = last[1]
+        else:
+            usage = await self._measure_after_run(folders)
+            self._last[chat_id] = (time.monotonic(), usage)
+            self._last.move_to_end(chat_id)
+            while len(self._last) > _REMEMBERED_CHATS:
+                self._last.popitem(last=False)
+        if user_limit is not None and user_id is not None:
+            warning = await user_limit.after_measure(user_id, chat_id, usage.used_bytes)
+            if warning:
+                both = " ".join(text for text in (usage.warning, warning) if text)
+                usage = usage.model_copy(update={"over_limit": True, "warning": both})
         return usage
 
     async def _measure_after_run(self, folders: list[Path]) -> DiskUsage:
         measured = await asyncio.to_thread(measure, folders)
-        over = measured.used_bytes > self.limit_bytes
+        over = bool(self.limit_bytes) and measured.used_bytes > self.limit_bytes
         return DiskUsage(
             used_bytes=measured.used_bytes,
             limit_bytes=self.limit_bytes,
@@ -126,21 +148,30 @@ class DiskQuota:
             ),
         )
 
-    async def room_for_upload(self, folders: list[Path], size: int | None) -> int | None:
+    async def room_for_upload(
+        self, folders: list[Path], size: int | None, chat_id: str = "", user_id: str | None = None
+    ) -> int | None:
         """Bytes an upload may still write (None: no limit). PayloadTooLarge
         (`disk_quota_exceeded`) when the chat is past its limit already, or when the upload's
-        `size`, known up front, would take it past."""
-        if not self.limit_bytes:
+        `size`, known up front, would take it past; QuotaExceeded the same for the user's."""
+        user_limit = self._user_limit if user_id is not None else None
+        if not self.limit_bytes and user_limit is None:
             return None
         measured = await asyncio.to_thread(measure, folders)
-        room = self.limit_bytes - measured.used_bytes
-        if room <= 0:
-            raise _refusal(f"{self._past(measured)}, so uploads are refused")
-        if size is not None and size > room:
-            raise _refusal(
-                f"{_used(measured)} of its disk limit of {size_text(self.limit_bytes)} "
-                f"(SANDBOX_DISK_LIMIT); this upload of {size_text(size)} would take it past"
-            )
+        room = None
+        if self.limit_bytes:
+            room = self.limit_bytes - measured.used_bytes
+            if room <= 0:
+                raise _refusal(f"{self._past(measured)}, so uploads are refused")
+            if size is not None and size > room:
+                raise _refusal(
+                    f"{_used(measured)} of its disk limit of {size_text(self.limit_bytes)} "
+                    f"(SANDBOX_DISK_LIMIT); this upload of {size_text(size)} would take it past"
+                )
+        if user_limit is not None and user_id is not None:
+            user_room = await user_limit.disk_room(user_id, chat_id, measured.used_bytes, size)
+            if user_room is not None:
+                room = user_room if room is None else min(room, user_room)
         return room
 
     async def within(self, chunks: AsyncIterator[bytes], room: int | None) -> AsyncIterator[bytes]:
@@ -150,8 +181,8 @@ class DiskQuota:
             written += len(chunk)
             if room is not None and written > room:
                 raise _refusal(
-                    f"This upload is larger than the {size_text(room)} left of the chat's disk "
-                    f"limit of {size_text(self.limit_bytes)} (SANDBOX_DISK_LIMIT)"
+                    f"This upload is larger than the {size_text(room)} left under the disk "
+                    "limits (SANDBOX_DISK_LIMIT per chat, USER_DISK_LIMIT per user)"
                 )
             yield chunk
 

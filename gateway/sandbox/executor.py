@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, ValidationError
 
+from gateway import metrics
 from gateway.sandbox.executor_http import (
     ConnectFailed,
     ExecutorHTTP,
@@ -118,24 +119,37 @@ class ExecutorClient:
         )
 
     def _failed(
-        self, error: HTTPFailure, what: str, timeout_s: float | None, accepted: bool
+        self,
+        error: HTTPFailure,
+        what: str,
+        timeout_s: float | None,
+        accepted: bool,
+        probe: bool = False,
     ) -> AppError:
         """The typed error for a request that got no answer: SandboxTimeout when the executor
         was too slow; else unreachable, `accepted` as the caller knows it unless the connection
-        was never made."""
+        was never made. Counted in the metrics unless it was a readiness `probe`, which a
+        starting sandbox fails many times before it answers."""
         never_connected = isinstance(error, ConnectFailed)
+        tampered = self._socket.refused is not None
+        if not probe:
+            timed_out = isinstance(error, Timeout)
+            metrics.executor_failed(
+                "timeout" if timed_out else "tampered" if tampered else "unavailable"
+            )
         if isinstance(error, Timeout):
             within = f" within {timeout_s:g} s" if timeout_s is not None else ""
             return SandboxTimeout(f"the sandbox did not answer {what}{within}")
         return ExecutorUnavailable(
             str(error) or type(error).__name__,
             accepted=accepted and not never_connected,
-            tampered=self._socket.refused is not None,
+            tampered=tampered,
         )
 
     def _check_identity(self, response: Response) -> None:
         answered_for = response.headers.get(CHAT_HEADER.lower())
         if answered_for != self.chat_id:
+            metrics.executor_failed("tampered")
             raise ExecutorUnavailable(
                 f"the socket of {self.chat_id} answered as {answered_for or 'no executor'}",
                 tampered=True,
@@ -148,7 +162,7 @@ class ExecutorClient:
         """The executor's health. Not answering in time is ExecutorUnavailable here: this is
         the readiness probe, and an executor that does not answer it is not ready."""
         try:
-            body = await self._request("GET", "/health", timeout_s=2.0)
+            body = await self._request("GET", "/health", timeout_s=2.0, probe=True)
         except SandboxTimeout as e:
             raise ExecutorUnavailable(e.detail) from e
         health = _parse(Health, body, "/health")
@@ -282,6 +296,7 @@ class ExecutorClient:
         content: bytes = b"",
         *,
         timeout_s: float = _DEFAULT_TIMEOUT_S,
+        probe: bool = False,
     ) -> bytes:
         """The body of a JSON answer, read up to MAX_REPLY_BYTES: a longer one is SandboxFailed,
         never buffered. Error statuses become the errors `_raise_for` gives. Once sent, the
@@ -299,7 +314,7 @@ class ExecutorClient:
                 body = await _read_capped(response)
                 status = response.status
         except HTTPFailure as e:
-            raise self._failed(e, f"{method} {path}", timeout_s, accepted=True) from e
+            raise self._failed(e, f"{method} {path}", timeout_s, True, probe) from e
         _raise_for(status, body, path)
         return body
 
@@ -316,7 +331,7 @@ async def _read_capped(response: Response) -> bytes:
     async for chunk in response.chunks():
         body += chunk
         if len(body) > limit:
-            raise SandboxFailed(
+            raise _sandbox_failed(
                 f"the sandbox's answer to {response.path} passed {limit} bytes; it was dropped"
             )
     return bytes(body)
@@ -330,6 +345,7 @@ async def _lines(response: Response, budget: int) -> AsyncIterator[bytes]:
     async for chunk in response.chunks():
         received += len(chunk)
         if received > budget:
+            metrics.executor_failed("output_limit")
             raise OutputLimitExceeded(f"the sandbox sent more than {budget} bytes for one cell")
         pending += chunk
         if b"\n" not in chunk:
@@ -347,7 +363,7 @@ def _event(line: bytes) -> Event:
     try:
         return EVENT_ADAPTER.validate_json(line)
     except ValidationError as e:
-        raise SandboxFailed(
+        raise _sandbox_failed(
             f"the sandbox sent a cell event outside the protocol: {_first_problem(e)}"
         ) from e
 
@@ -357,7 +373,7 @@ def _parse(model: type[M], body: bytes, path: str) -> M:
     try:
         return model.model_validate_json(body)
     except ValidationError as e:
-        raise SandboxFailed(
+        raise _sandbox_failed(
             f"the sandbox's answer to {path} is outside the protocol: {_first_problem(e)}"
         ) from e
 
@@ -388,4 +404,10 @@ def _raise_for(status: int, body: bytes, path: str) -> None:
     error = _ERRORS.get(status)
     if error is not None:
         raise error(detail)
-    raise SandboxFailed(f"the sandbox failed at {path} ({status}): {detail}")
+    raise _sandbox_failed(f"the sandbox failed at {path} ({status}): {detail}")
+
+
+def _sandbox_failed(message: str) -> SandboxFailed:
+    """SandboxFailed, counted in the metrics: the executor answered, but not as it should."""
+    metrics.executor_failed("failed")
+    return SandboxFailed(message)

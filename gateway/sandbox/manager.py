@@ -30,12 +30,14 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import LogConfig, Ulimit
 
+from gateway import metrics
 from gateway.chats.store import Chat
 from gateway.sandbox import folders as chat_folders
-from gateway.sandbox import seccomp
+from gateway.sandbox import inventory, seccomp
 from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.executor_socket import SandboxSocket
+from gateway.sandbox.inventory import SandboxView
 from gateway.sandbox.runtime import Runtime
 from gateway.settings import DEFAULT_IMAGE, Settings
 from shared.errors import ErrorCode, SandboxError, SandboxTimeout
@@ -227,6 +229,9 @@ class SandboxManager:
         self.own_uid = None if os.getuid() == 0 else os.getuid()
         # The warm pool new chats' first starts claim from, when SANDBOX_POOL_SIZE is not 0.
         self.pool: PoolTaker | None = None
+        # Called before a chat's sandbox starts, when USER_MAX_RUNNING_SANDBOXES is on: stops
+        # another of the user's sandboxes to make room, or refuses (gateway.quotas).
+        self.make_room: Callable[[Chat], Awaitable[None]] | None = None
 
     def paths(self, chat_id: str) -> ChatPaths:
         data_dir = self._settings.data_dir
@@ -349,10 +354,15 @@ class SandboxManager:
         image = image or self._settings.sandbox_image
         return SandboxError(f"sandbox image '{image}' is missing; build it with `make images`")
 
-    def _ensure_started(self, chat: Chat, uid: int, clean: bool = False) -> Identity:
-        """Create or start the chat's container; returns what it was made with. `clean`
-        restarts a running one too, for a socket that user code tampered with."""
+    def _ensure_started(
+        self, chat: Chat, uid: int, clean: bool = False
+    ) -> tuple[Identity, str | None]:
+        """Create or start the chat's container; returns what it was made with, and how it
+        started ("created", "restarted"; None: it ran already). `clean` restarts a running one
+        too, for a socket that user code tampered with."""
         container = self._get(chat.chat_id)
+        created = False
+        how: str | None = None
         if container is not None and clean and container.status == "running":
             container.stop(timeout=2)
             container.reload()
@@ -368,6 +378,7 @@ class SandboxManager:
         if container is None:
             try:
                 container = self._create(chat, uid)
+                created = True
             except APIError as e:
                 if e.status_code != 409:
                     raise
@@ -382,10 +393,11 @@ class SandboxManager:
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 self.paths(chat.chat_id).socket.unlink()
             container.start()
+            how = "created" if created else "restarted"
         identity = _identity_of(container)
         if identity is None:
             raise SandboxError(f"the sandbox of {chat.chat_id} has no executor secret")
-        return identity
+        return identity, how
 
     def _pids_limit(self) -> int:
         """Docker's pids limit counts host tasks. Under gVisor those are gVisor's own threads
@@ -507,12 +519,13 @@ class SandboxManager:
                 container_name(INSTALLER_PREFIX + chat_id), force=True, v=True
             )
 
+    def _managed_filter(self) -> dict[str, str | list[str] | bool]:
+        return {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_DATA_DIR}={self._settings.data_dir}"]}
+
     def _list_managed(self) -> list[Container]:
         return self._docker.containers.list(
             all=True,
-            filters={
-                "label": [f"{LABEL_MANAGED}=true", f"{LABEL_DATA_DIR}={self._settings.data_dir}"]
-            },
+            filters=self._managed_filter(),
             # The SDK lists, then inspects each: one that another process removed in between
             # (a chat deleted, a pooled sandbox claimed or dropped) is left out, not an error
             # that stops a starting gateway.
@@ -666,15 +679,25 @@ class SandboxManager:
             await asyncio.shield(start)
         return self.client(chat_id)
 
+    async def ensure_room(self, chat: Chat) -> None:
+        """Make room for the chat's sandbox under USER_MAX_RUNNING_SANDBOXES, or refuse, unless
+        this process knows it runs already (so a warm query asks Docker nothing)."""
+        if self.make_room is not None and chat.chat_id not in self._running:
+            await self.make_room(chat)
+
     async def _start(self, chat: Chat) -> None:
         chat_id = chat.chat_id
+        if self.make_room is not None:
+            # Before the chat's own lock: making room takes other chats' locks, and two starts
+            # of one user must never wait on each other's.
+            await self.make_room(chat)
         async with self._exclusive(chat_id):
             if chat_id in self._running:
                 return
             await self._refuse_if_deleted(chat_id, made=False)
+            began = time.perf_counter()
             claimed = await self._claim_pooled(chat)
-            if not claimed:
-                await self._start_container(chat, clean=False)
+            how = "claimed" if claimed else await self._start_container(chat, clean=False)
             # Asked again now that it exists: a delete that began meanwhile may have missed it.
             await self._refuse_if_deleted(chat_id, made=True)
             try:
@@ -691,6 +714,8 @@ class SandboxManager:
                     await self._wait_ready(chat_id)
                 except ExecutorUnavailable as again:
                     raise SandboxError(f"the sandbox's socket is not usable: {again}") from again
+            if how is not None:  # None: another process had started it
+                metrics.sandbox_started(how, time.perf_counter() - began)
             self._running.add(chat_id)
             # Written whatever this process last wrote: another may have reaped it meanwhile.
             await self._coordination.touch(chat_id, force=True)
@@ -738,10 +763,12 @@ class SandboxManager:
     async def make_pooled(self, pool_id: str, uid: int, scope: str) -> None:
         """Start a pooled sandbox and wait until its executor answers, its kernel warm; one
         that gets nowhere is removed again."""
+        began = time.perf_counter()
         try:
             identity = await asyncio.to_thread(self._make_pooled, pool_id, uid, scope)
             self._identities[pool_id] = identity
             await self._wait_ready(pool_id)
+            metrics.sandbox_started("pool", time.perf_counter() - began)
         except BaseException:
             await asyncio.shield(self.remove_pooled(pool_id))
             raise
@@ -761,12 +788,13 @@ class SandboxManager:
         if known is not None:
             await known[1].aclose()
 
-    async def _start_container(self, chat: Chat, clean: bool) -> None:
+    async def _start_container(self, chat: Chat, clean: bool) -> str | None:
+        """How the container started (see _ensure_started)."""
         uid = self.own_uid
         if uid is None:
             uid = await self._uid_of(chat.chat_id, self._settings.sandbox_uid_base)
         try:
-            identity = await asyncio.to_thread(self._ensure_started, chat, uid, clean)
+            identity, how = await asyncio.to_thread(self._ensure_started, chat, uid, clean)
         except APIError as e:
             raise SandboxError(f"could not start the sandbox: {e.explanation or e}") from e
         except chat_folders.FolderNotCleared as e:
@@ -775,6 +803,7 @@ class SandboxManager:
                 "reset or delete the chat"
             ) from e
         self._identities[chat.chat_id] = identity
+        return how
 
     async def _refuse_if_deleted(self, chat_id: str, made: bool) -> None:
         """NotFound once the chat's deletion began; what this start `made` is removed first."""
@@ -902,22 +931,81 @@ class SandboxManager:
         no query runs; their files and state stay. Returns the chats stopped."""
         stopped = []
         for chat_id in await self._coordination.idle():
-            if await self._is_busy(chat_id):
-                continue  # a cell longer than the idle timeout is not idleness
-            async with self._exclusive(chat_id):
-                if not await self._coordination.still_idle(chat_id):
-                    continue  # used while we looked
-                # A query another process sends now (its cache says "running") would be cut
-                # off by the stop: the executor is retired first, and refuses it untouched,
-                # so that query starts the sandbox again and runs there.
-                if not await self._retire(chat_id):
-                    continue  # in use after all
-                log.info("stopping idle sandbox of %s", chat_id)
-                self._running.discard(chat_id)
-                await asyncio.to_thread(self._stop, chat_id)
-                await self._coordination.forget(chat_id)
+            if await self.stop_unused(chat_id, why="idle", only_if_idle=True):
                 stopped.append(chat_id)
         return stopped
+
+    async def stop_unused(self, chat_id: str, why: str, only_if_idle: bool = False) -> bool:
+        """Stop the chat's sandbox unless a query runs in it (`only_if_idle`: or it was used
+        since it counted as idle); its files and state stay. False when it was in use."""
+        if await self._is_busy(chat_id):
+            return False  # a cell longer than the idle timeout is not idleness
+        async with self._exclusive(chat_id):
+            if only_if_idle and not await self._coordination.still_idle(chat_id):
+                return False  # used while we looked
+            # A query another process sends now (its cache says "running") would be cut off by
+            # the stop: the executor is retired first, and refuses it untouched, so that query
+            # starts the sandbox again and runs there.
+            if not await self._retire(chat_id):
+                return False  # in use after all
+            log.info("stopping the sandbox of %s (%s)", chat_id, why)
+            self._running.discard(chat_id)
+            await asyncio.to_thread(self._stop, chat_id)
+            await self._coordination.forget(chat_id)
+            return True
+
+    async def running_chats(self) -> list[str]:
+        """The chats whose sandbox runs now, by any gateway process of this DATA_DIR."""
+        return [chat_id for chat_id, status in (await self.states()).items() if status == "running"]
+
+    async def states(self) -> dict[str, str]:
+        """chat id -> its container's status, for every chat that has one."""
+        # One listing call: the SDK's list inspects every container after it, a call each,
+        # and this runs before every sandbox start when USER_MAX_RUNNING_SANDBOXES is on.
+        rows = await asyncio.to_thread(
+            self._docker.api.containers, all=True, filters=self._managed_filter()
+        )
+        states = {}
+        for row in rows:
+            labels = row.get("Labels") or {}
+            names = [name.lstrip("/") for name in row.get("Names") or []]
+            chat_id = labels.get(LABEL_CHAT) or next(
+                (
+                    n.removeprefix(NAME_PREFIX)
+                    for n in names
+                    if is_chat_id(n.removeprefix(NAME_PREFIX))
+                ),
+                None,
+            )
+            if chat_id is not None:
+                states[chat_id] = str(row.get("State", ""))
+        return states
+
+    async def inventory(self) -> list[SandboxView]:
+        """Every sandbox of this DATA_DIR (pooled ones too) with its resource use now."""
+        containers = await asyncio.to_thread(self._list_managed)
+        return await asyncio.to_thread(inventory.describe, containers, chat_of)
+
+    async def count_running(self) -> int:
+        """How many chats' sandboxes of this DATA_DIR run now (unclaimed pooled ones left
+        out), from one listing with nothing inspected: what a metrics scrape reads."""
+        return await asyncio.to_thread(self._count_running)
+
+    def _count_running(self) -> int:
+        listed = self._docker.api.containers(
+            filters={
+                "label": [f"{LABEL_MANAGED}=true", f"{LABEL_DATA_DIR}={self._settings.data_dir}"],
+                "status": "running",
+            }
+        )
+        # The low-level listing: a dict per container, with "Names" ("/ads-...") and "Labels".
+        # An unclaimed pooled sandbox is still named for its pool id.
+        pooled = [
+            f"/{container_name(c['Labels'][LABEL_POOL])}" in (c.get("Names") or [])
+            for c in listed
+            if LABEL_POOL in (c.get("Labels") or {})
+        ]
+        return len(listed) - sum(pooled)
 
     async def _retire(self, chat_id: str) -> bool:
         """See ExecutorClient.retire; True for a sandbox this process cannot reach."""

@@ -16,7 +16,7 @@ from gateway.chats.journal import RestartRecord, UploadedDataset, UploadRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox import folders as chat_folders
 from gateway.sandbox import workspace_edits
-from gateway.sandbox.disk_usage import DiskQuota
+from gateway.sandbox.disk_usage import DiskQuota, UserDiskLimit
 from gateway.sandbox.executor import ExecutorClient, ExecutorUnavailable
 from gateway.sandbox.file_pool import FilePool
 from gateway.sandbox.files import Listing, open_file, walk
@@ -70,12 +70,18 @@ class _Batch:
 
 
 class SessionService:
-    def __init__(self, chats: ChatStore, sandboxes: SandboxManager, settings: Settings) -> None:
+    def __init__(
+        self,
+        chats: ChatStore,
+        sandboxes: SandboxManager,
+        settings: Settings,
+        user_disk_limit: UserDiskLimit | None = None,
+    ) -> None:
         self._chats = chats
         self._sandboxes = sandboxes
         self._settings = settings
         self._files = FilePool()
-        self._disk = DiskQuota(settings.sandbox_disk_limit)
+        self._disk = DiskQuota(settings.sandbox_disk_limit, user_disk_limit)
 
     def workspace(self, chat: Chat) -> Path:
         return self._sandboxes.paths(chat.chat_id).workspace
@@ -168,7 +174,9 @@ class SessionService:
         take it past."""
         async with self._chats.query_lock(chat.chat_id, ttl_s=_LOCK_TTL_S):
             paths = self._sandboxes.paths(chat.chat_id)
-            room = await self._disk.room_for_upload(paths.measured, size)
+            room = await self._disk.room_for_upload(
+                paths.measured, size, chat.chat_id, chat.user_id
+            )
             # The chat's folders exist once its sandbox has started.
             await self._sandboxes.ensure_running(chat)
             files = self._files
@@ -216,7 +224,9 @@ class SessionService:
             paths = self._sandboxes.paths(chat.chat_id)
             sizes = [f.size for f in files]
             total = None if None in sizes else sum(size or 0 for size in sizes)
-            room = await self._disk.room_for_upload(paths.measured, total)
+            room = await self._disk.room_for_upload(
+                paths.measured, total, chat.chat_id, chat.user_id
+            )
             # The chat's folders exist once its sandbox has started.
             await self._sandboxes.ensure_running(chat)
             results: list[UploadedFile] = []

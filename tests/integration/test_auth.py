@@ -63,6 +63,7 @@ def test_sign_in_sets_the_cookie_and_returns_it_with_the_user(
         "name": "Alice Liddell",
         "avatar_url": "https://avatars.example/u/1001",
         "orgs": [],
+        "blocked": False,
     }
     assert client.cookies["github_session"] == body["github_session"]
     assert client.get("/me").json()["login"] == "alice"

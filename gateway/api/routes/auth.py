@@ -9,9 +9,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from gateway.api.deps import AuthDep, GitHubDep, SettingsDep, UserDep
+from gateway.api.deps import AuditDep, AuthDep, GitHubDep, SettingsDep, UserDep
 from gateway.api.openapi import errors
-from gateway.auth.authenticator import COOKIE_NAME, safe_next
+from gateway.audit import AuditAction, AuditLog, AuditOutcome
+from gateway.auth.authenticator import (
+    COOKIE_NAME,
+    Authenticator,
+    Identity,
+    SignInRefused,
+    safe_next,
+)
 from gateway.auth.github import GitHub
 from gateway.auth.users import User
 from gateway.settings import Settings
@@ -72,6 +79,17 @@ def _signed_in(user: User, cookie: str, target: str | None, settings: Settings) 
     return response
 
 
+async def _sign_in_failed(audit: AuditLog, request: Request, method: str, e: AppError) -> None:
+    refused = e if isinstance(e, SignInRefused) else None
+    await audit.record(
+        AuditAction.SIGN_IN_FAILED,
+        request=request,
+        actor=refused.user if refused else None,
+        outcome=AuditOutcome.REFUSED if refused else AuditOutcome.FAILURE,
+        details={"method": method, "code": e.code, "reason": e.detail},
+    )
+
+
 @router.get("/auth/config")
 async def auth_config(settings: SettingsDep) -> dict[str, str]:
     """How to sign in to this server (no sign-in needed): `mode` is "github" or "local"."""
@@ -80,7 +98,12 @@ async def auth_config(settings: SettingsDep) -> dict[str, str]:
 
 @local_router.get("/login/local", responses={**_redirect(303, "`next`"), **errors(400, 401, 503)})
 async def login_local(
-    token: str, request: Request, settings: SettingsDep, auth: AuthDep, next: str | None = None
+    token: str,
+    request: Request,
+    settings: SettingsDep,
+    auth: AuthDep,
+    audit: AuditDep,
+    next: str | None = None,
 ) -> Response:
     """Trade the local-mode token (from the printed login link) for a new session: set the
     `github_session` cookie and return it with the user as JSON, or, with `next`, a path on
@@ -92,7 +115,14 @@ async def login_local(
             "local sign-in is off on this server; sign in at /login/github",
             ErrorCode.SIGN_IN_MODE_OFF,
         )
-    user, cookie = await auth.sign_in_local(request, token)
+    try:
+        user, cookie = await auth.sign_in_local(request, token)
+    except AppError as e:
+        await _sign_in_failed(audit, request, "local", e)
+        raise
+    await audit.record(
+        AuditAction.SIGN_IN, request=request, actor=user, details={"method": "local"}
+    )
     return _signed_in(user, cookie, safe_next(next), settings)
 
 
@@ -124,6 +154,7 @@ async def github_callback(
     request: Request,
     settings: SettingsDep,
     auth: AuthDep,
+    audit: AuditDep,
     github: GitHubDep,
     code: str | None = None,
     state: str | None = None,
@@ -134,6 +165,29 @@ async def github_callback(
     JSON (or redirect to the `next` given to /login/github)."""
     _github(github)
     target = safe_next(request.session.pop(_NEXT_KEY, None))
+    try:
+        user, cookie = await _finish_github_sign_in(
+            request, auth, code, state, error, error_description
+        )
+    except AppError as e:
+        await _sign_in_failed(audit, request, "github", e)
+        raise
+    await audit.record(
+        AuditAction.SIGN_IN, request=request, actor=user, details={"method": "github"}
+    )
+    return _signed_in(user, cookie, target, settings)
+
+
+async def _finish_github_sign_in(
+    request: Request,
+    auth: Authenticator,
+    code: str | None,
+    state: str | None,
+    error: str | None,
+    error_description: str | None,
+) -> tuple[User, str]:
+    """The callback's checks, each with its own 400, then the exchange with GitHub: the user
+    and the cookie value of their new session."""
     again = "open /login/github to try again"
     if error:
         reason = f"{error} ({error_description})" if error_description else error
@@ -149,17 +203,28 @@ async def github_callback(
             f"the callback has no `state`, so it cannot be checked; {again}",
             ErrorCode.SIGN_IN_FAILED,
         )
-    user, cookie = await auth.sign_in(request)
-    return _signed_in(user, cookie, target, settings)
+    return await auth.sign_in(request)
 
 
 @router.post("/logout", responses={**_redirect(303, "`next`"), **errors(503)})
 async def logout(
-    request: Request, auth: AuthDep, settings: SettingsDep, next: str | None = None
+    request: Request,
+    auth: AuthDep,
+    audit: AuditDep,
+    settings: SettingsDep,
+    next: str | None = None,
 ) -> Response:
     """Sign out: end the session on the server (the old cookie then gets 401) and clear the
     cookie; with `next`, a path on this server, redirect there."""
+    # Who is signing out, for the audit log; only the end of a real session is recorded, not
+    # every request to this path.
+    try:
+        identity: Identity | None = await auth.identify(request)
+    except AppError:
+        identity = None
     await auth.sign_out(request)
+    if identity is not None and identity.via == "session":
+        await audit.record(AuditAction.SIGN_OUT, request=request, actor=identity.user)
     target = safe_next(next)
     response: Response
     if target:
@@ -175,7 +240,12 @@ async def logout(
     return response
 
 
+class Me(User):
+    # Whether the admin API and page (/admin) are open to this user.
+    admin: bool
+
+
 @router.get("/me")
-async def me(user: UserDep) -> User:
-    """The signed-in user."""
-    return user
+async def me(user: UserDep, auth: AuthDep) -> Me:
+    """The signed-in user, and whether they are an admin."""
+    return Me(**user.model_dump(), admin=auth.admins.includes(user))

@@ -2,11 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import ChatDep, ChatStoreDep, SandboxesDep, SettingsDep, UserDep
+from gateway.api.deps import (
+    AuditDep,
+    ChatDep,
+    ChatStoreDep,
+    QuotasDep,
+    SandboxesDep,
+    SettingsDep,
+    UserDep,
+)
 from gateway.api.openapi import errors
+from gateway.audit import AuditAction
 from gateway.chats.journal import HistoryRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox.manager import SandboxManager
@@ -31,11 +40,12 @@ class NewChat(BaseModel):
     )
 
 
-@router.post("/create_chat", status_code=201, responses=errors(404))
+@router.post("/create_chat", status_code=201, responses=errors(404, 429))
 async def create_chat(
     user: UserDep,
     chats: ChatStoreDep,
     settings: SettingsDep,
+    quotas: QuotasDep,
     # Optional: the brief's `curl -X POST /create_chat` sends no body at all.
     body: Annotated[NewChat | None, Body()] = None,
 ) -> Chat:
@@ -47,6 +57,7 @@ async def create_chat(
             f"no sandbox image named {image!r}; the images are: "
             + ", ".join(settings.image_choices)
         )
+    await quotas.check_new_chat(user.id)
     return await chats.create(user.id, image)
 
 
@@ -69,10 +80,21 @@ async def get_chat(chat: ChatDep, chats: ChatStoreDep) -> ChatInfo:
 
 @router.delete("/chat/{chat_id}")
 async def delete_chat(
-    chat: ChatDep, chats: ChatStoreDep, sandboxes: SandboxesDep
+    chat: ChatDep,
+    request: Request,
+    user: UserDep,
+    chats: ChatStoreDep,
+    sandboxes: SandboxesDep,
+    audit: AuditDep,
 ) -> dict[str, str]:
     """Delete a chat with its sandbox, files and variables."""
     await _delete(chat, chats, sandboxes)
+    await audit.record(
+        AuditAction.CHAT_DELETED,
+        request=request,
+        actor=user,
+        target=chat.chat_id,
+    )
     return {"deleted": chat.chat_id}
 
 
@@ -84,12 +106,25 @@ async def chat_messages(chat: ChatDep, chats: ChatStoreDep) -> list[HistoryRecor
 
 @router.delete("/chats/all")
 async def delete_all_chats(
-    user: UserDep, chats: ChatStoreDep, sandboxes: SandboxesDep
+    request: Request,
+    user: UserDep,
+    chats: ChatStoreDep,
+    sandboxes: SandboxesDep,
+    audit: AuditDep,
 ) -> dict[str, list[str]]:
     """Delete all of the caller's chats."""
     deleted: list[str] = []
     for chat in await chats.for_user(user.id):
         await _delete(chat, chats, sandboxes)
+        # An entry per chat, so the log can be searched by the chat it names. No title: what
+        # the user wrote goes with the chat.
+        await audit.record(
+            AuditAction.CHAT_DELETED,
+            request=request,
+            actor=user,
+            target=chat.chat_id,
+            details={"all": True},
+        )
         deleted.append(chat.chat_id)
     return {"deleted": deleted}
 

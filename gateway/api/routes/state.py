@@ -9,9 +9,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from gateway.api.deps import ChatDep, SessionsDep, SettingsDep
+from gateway.api.deps import AuditDep, ChatDep, SessionsDep, SettingsDep, UserDep
 from gateway.api.openapi import errors
 from gateway.api.routes.files import disposition
+from gateway.audit import AuditAction
 from gateway.sandbox.upload_models import (
     DELIMITERS,
     ENCODINGS,
@@ -144,9 +145,14 @@ async def get_variable(
 
 
 @router.post("/restart/{chat_id}", responses=errors(409, 502, 503, 504))
-async def restart(chat: ChatDep, sessions: SessionsDep) -> dict[str, str]:
+async def restart(
+    chat: ChatDep, request: Request, user: UserDep, sessions: SessionsDep, audit: AuditDep
+) -> dict[str, str]:
     """Reset the session: delete all variables and files; the chat and its messages stay."""
     await sessions.restart(chat)
+    await audit.record(
+        AuditAction.SANDBOX_RESTARTED, request=request, actor=user, target=chat.chat_id
+    )
     return {"restarted": chat.chat_id}
 
 

@@ -1,10 +1,11 @@
 """Personal API tokens: create (shown once), list, revoke."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import IdentityDep, TokensDep, UserDep
+from gateway.api.deps import AuditDep, IdentityDep, TokensDep, UserDep
 from gateway.api.openapi import errors
+from gateway.audit import AuditAction
 from gateway.auth.tokens import ApiToken, NewApiToken
 from shared.errors import ErrorCode, Forbidden
 
@@ -18,14 +19,28 @@ class TokenRequest(BaseModel):
 
 
 @router.post("/tokens", status_code=201)
-async def create_token(body: TokenRequest, identity: IdentityDep, tokens: TokensDep) -> NewApiToken:
+async def create_token(
+    body: TokenRequest,
+    request: Request,
+    identity: IdentityDep,
+    tokens: TokensDep,
+    audit: AuditDep,
+) -> NewApiToken:
     """Create an API token for `Authorization: Bearer`; its secret is in this answer only."""
     if identity.via == "token":
         raise Forbidden(
             "an API token cannot create tokens; sign in (github_session) to make one",
             ErrorCode.TOKEN_NOT_ALLOWED,
         )
-    return await tokens.create(identity.user.id, body.name, body.expires_in_days)
+    token = await tokens.create(identity.user.id, body.name, body.expires_in_days)
+    await audit.record(
+        AuditAction.TOKEN_CREATED,
+        request=request,
+        actor=identity.user,
+        target=token.id,
+        details={"name": token.name, "expires_at": token.expires_at},
+    )
+    return token
 
 
 @router.get("/tokens")
@@ -35,7 +50,10 @@ async def list_tokens(user: UserDep, tokens: TokensDep) -> list[ApiToken]:
 
 
 @router.delete("/tokens/{token_id}", responses=errors(404))
-async def revoke_token(token_id: str, user: UserDep, tokens: TokensDep) -> dict[str, str]:
+async def revoke_token(
+    token_id: str, request: Request, user: UserDep, tokens: TokensDep, audit: AuditDep
+) -> dict[str, str]:
     """Revoke one of the caller's API tokens; requests with it get 401 from now on."""
     await tokens.revoke(user.id, token_id)
+    await audit.record(AuditAction.TOKEN_REVOKED, request=request, actor=user, target=token_id)
     return {"deleted": token_id}

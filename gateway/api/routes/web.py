@@ -1,5 +1,5 @@
-"""The web front end: the page at `/` and its assets under `/static/`, all served from this
-package (no CDN, no build step)."""
+"""The web front end: the page at `/`, the admin page at `/admin`, and their assets under
+`/static/`, all served from this package (no CDN, no build step)."""
 
 from pathlib import Path
 
@@ -42,8 +42,15 @@ router = APIRouter(tags=["web"])
 
 @router.get("/", include_in_schema=False)
 async def index() -> FileResponse:
-    """The single page of the front end."""
+    """The front end's page: sign-in and the chats."""
     return FileResponse(WEB_DIR / "index.html", media_type="text/html", headers=_PAGE_HEADERS)
+
+
+@router.get("/admin", include_in_schema=False)
+async def admin_page() -> FileResponse:
+    """The admin page. Served to anyone, like `/`: it holds no data; what it shows comes from
+    the admin API, which answers 404 to anyone but an admin."""
+    return FileResponse(WEB_DIR / "admin.html", media_type="text/html", headers=_PAGE_HEADERS)
 
 
 class _Assets(StaticFiles):

@@ -48,7 +48,8 @@ async function errorFrom(response, { quiet401 = false } = {}) {
   return error;
 }
 
-async function call(method, path, { json, signal, quiet401 = false } = {}) {
+/** One JSON request (the admin page's API, admin-api.js, is built on it too). */
+export async function call(method, path, { json, signal, quiet401 = false } = {}) {
   const init = { method, headers: { accept: "application/json" }, signal, credentials: "same-origin" };
   if (json !== undefined) {
     init.headers["content-type"] = "application/json";

@@ -19,6 +19,7 @@ const LEADING_ICONS = {
   "new-chat": "plus",
   "stop-button": "stop",
   signout: "signout",
+  "admin-link": "shield",
   "github-link": "github",
   "upload-button": "upload",
   "restart-button": "restart",

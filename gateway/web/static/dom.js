@@ -70,6 +70,7 @@ const ICONS = {
       "c0 4.6 2.7 5.7 5.5 6-.6.6-.6 1.2-.5 2V21",
   ],
   signout: ["M15 4h4v16h-4", "M10 8l-4 4 4 4", "M6 12h11"],
+  shield: ["M12 3l8 3v6c0 4.5-3.4 8.2-8 9-4.6-.8-8-4.5-8-9V6z", "M9 12l2 2 4-4"],
 };
 
 export function icon(name, label) {

@@ -69,6 +69,7 @@ export async function start() {
     h("span", { class: "user-name" }, who),
   );
   $("user").title = `Signed in as ${state.user.login}`;
+  $("admin-link").hidden = !state.user.admin;
   await loadChats();
   route();
   titles.fill(state.chats, renderChatList);

@@ -43,8 +43,9 @@ def test_a_request_that_does_not_match_the_api_is_a_422_with_its_issues(
     client: TestClient,
 ) -> None:
     # The route's dependencies run before its parameters are checked; a stand-in authenticator
-    # (never called) lets the missing `token` be the only problem.
+    # and audit log (never called) let the missing `token` be the only problem.
     client.app.state.auth = object()  # type: ignore[attr-defined]
+    client.app.state.audit = object()  # type: ignore[attr-defined]
     response = client.get("/login/local")
     assert response.status_code == 422
     body = response.json()

@@ -1,0 +1,90 @@
+"""What the admin views show of each sandbox: its container's state, image and runtime, and
+its memory and CPU use now, read from Docker's stats (one sample pair per container, taken in
+parallel: Docker needs about a second to give a CPU rate)."""
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, cast
+
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+from pydantic import BaseModel
+
+# Docker answers a stats request of one container in about a second; these many at once.
+_PARALLEL_STATS = 8
+
+
+class SandboxView(BaseModel):
+    container: str
+    # The chat it serves; None for a pooled one not claimed yet.
+    chat_id: str | None
+    state: str
+    image: str
+    runtime: str
+    started_at: str | None
+    memory_bytes: int | None
+    memory_limit_bytes: int | None
+    cpu_percent: float | None
+
+
+def describe(
+    containers: list[Container], chat_of: Callable[[Container], str | None]
+) -> list[SandboxView]:
+    with ThreadPoolExecutor(max_workers=_PARALLEL_STATS) as threads:
+        stats = list(threads.map(_stats, containers))
+    return [
+        _view(container, chat_of(container), sample)
+        for container, sample in zip(containers, stats, strict=True)
+    ]
+
+
+def _stats(container: Container) -> dict[str, Any] | None:
+    if container.status != "running":
+        return None
+    try:
+        sample = cast(dict[str, Any], container.stats(stream=False))
+    except (APIError, NotFound):
+        return None  # stopped or removed meanwhile
+    return sample
+
+
+def _view(container: Container, chat_id: str | None, sample: dict[str, Any] | None) -> SandboxView:
+    attrs = container.attrs
+    state = attrs.get("State", {})
+    started = state.get("StartedAt") if container.status == "running" else None
+    memory = (sample or {}).get("memory_stats", {})
+    return SandboxView(
+        container=container.name or container.id or "",
+        chat_id=chat_id,
+        state=container.status,
+        image=attrs.get("Config", {}).get("Image", ""),
+        runtime=attrs.get("HostConfig", {}).get("Runtime", ""),
+        started_at=_iso(started),
+        memory_bytes=memory.get("usage"),
+        memory_limit_bytes=memory.get("limit"),
+        cpu_percent=_cpu_percent(sample),
+    )
+
+
+def _iso(docker_time: str | None) -> str | None:
+    # Docker gives nanoseconds, which fromisoformat cannot read: cut to microseconds.
+    if not docker_time or docker_time.startswith("0001-"):
+        return None
+    head, _, rest = docker_time.partition(".")
+    fraction = rest.rstrip("Z")[:6]
+    return datetime.fromisoformat(f"{head}.{fraction or '0'}+00:00").isoformat()
+
+
+def _cpu_percent(sample: dict[str, Any] | None) -> float | None:
+    """CPU use between Docker's two samples, as `docker stats` computes it: 100 is one core."""
+    if not sample:
+        return None
+    now, before = sample.get("cpu_stats", {}), sample.get("precpu_stats", {})
+    try:
+        used = now["cpu_usage"]["total_usage"] - before["cpu_usage"]["total_usage"]
+        elapsed = now["system_cpu_usage"] - before["system_cpu_usage"]
+    except (KeyError, TypeError):
+        return None
+    cores = now.get("online_cpus") or len(now["cpu_usage"].get("percpu_usage") or []) or 1
+    return round(used / elapsed * cores * 100, 1) if elapsed > 0 else 0.0
