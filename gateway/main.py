@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sandboxes.make_room = quotas.make_room
         app.state.queries = QueryService(chat_store, sandboxes, settings, stops, quotas)
         app.state.sessions = SessionService(chat_store, sandboxes, settings, quotas)
-        app.state.packages = PackageService(chat_store, sandboxes, settings)
+        app.state.packages = PackageService(chat_store, sandboxes, settings, quotas)
         llm = LLM(settings) if settings.llm_configured else None
         app.state.agent = Agent(
             llm,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, WithJsonSchema
 
 from gateway.chats.journal import DiskUsage, PackagesRecord
 from gateway.chats.store import Chat, ChatStore
-from gateway.sandbox.disk_usage import DiskQuota
+from gateway.sandbox.disk_usage import DiskQuota, UserDiskLimit
 from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
 from shared.errors import ErrorCode, NotFound, SandboxFailed, Unprocessable
@@ -82,11 +82,17 @@ class _InstallerAnswer(BaseModel):
 
 
 class PackageService:
-    def __init__(self, chats: ChatStore, sandboxes: SandboxManager, settings: Settings) -> None:
+    def __init__(
+        self,
+        chats: ChatStore,
+        sandboxes: SandboxManager,
+        settings: Settings,
+        user_disk_limit: UserDiskLimit | None = None,
+    ) -> None:
         self._chats = chats
         self._sandboxes = sandboxes
         self._store = settings.packages_dir
-        self._disk = DiskQuota(settings.sandbox_disk_limit)
+        self._disk = DiskQuota(settings.sandbox_disk_limit, user_disk_limit)
 
     async def store(self) -> list[StorePackage]:
         """What the store offers, by project, each with its versions."""
@@ -110,7 +116,7 @@ class PackageService:
         past its SANDBOX_DISK_LIMIT; journaled when it installed something."""
         await self._refuse_missing(requirements)
         paths = self._sandboxes.paths(chat.chat_id)
-        await self._disk.room_for_upload(paths.measured, None)
+        await self._disk.room_for_upload(paths.measured, None, chat.chat_id, chat.user_id)
         outcome = await self._sandboxes.install(chat, requirements)
         answer = _answer_of(outcome.result)
         if answer.error is not None:
@@ -120,7 +126,9 @@ class PackageService:
             raise Unprocessable(answer.error, ErrorCode.INSTALL_FAILED)
         if outcome.exit_code != 0:
             raise SandboxFailed(f"the installer stopped with status {outcome.exit_code}")
-        disk = await self._disk.after_run(chat.chat_id, paths.measured, changed=True)
+        disk = await self._disk.after_run(
+            chat.chat_id, paths.measured, changed=True, user_id=chat.user_id
+        )
         if answer.installed:
             record = PackagesRecord(
                 requested=[str(r) for r in requirements],
