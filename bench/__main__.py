@@ -169,6 +169,13 @@ def main() -> None:
                 # Only the pool part has one: elsewhere it would turn cold starts warm and keep
                 # sandboxes busy starting beside what is measured.
                 "SANDBOX_POOL_SIZE": "0",
+                # The bench is one user with many chats at once, which the per-user quotas
+                # exist to stop: left on, USER_MAX_RUNNING_SANDBOXES would stop and restore
+                # sandboxes under the load instead of measuring it.
+                "USER_MAX_CHATS": "0",
+                "USER_MAX_RUNNING_SANDBOXES": "0",
+                "USER_DISK_LIMIT": "0",
+                "USER_LLM_TOKENS_PER_DAY": "0",
             }
             for runtime in results.runtimes if {"latency", "pool"} & set(args.parts) else []:
                 # One gateway process, as these rows have always been measured; what more
