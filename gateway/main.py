@@ -175,7 +175,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sandboxes,
             coordination,
             usage,
-            auth,
+            auth.users,
+            auth.sessions,
+            auth.tokens,
             stops,
         )
         adopted = await sandboxes.adopt()

@@ -66,7 +66,9 @@ async def _run(args: argparse.Namespace) -> int:
             manager,
             coordination,
             UsageStore(redis),
-            auth,
+            auth.users,
+            auth.sessions,
+            auth.tokens,
             stops=None,
         )
         audit = AuditLog(redis, settings.audit_retention_days)
