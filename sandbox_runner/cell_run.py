@@ -97,7 +97,14 @@ class CellRun:
             text = StreamEvent(type=message["type"], text=message["text"])
             return self._within_stream_limit(text)
         elif message["type"] == "display":
-            return DisplayEvent(data=message["data"], filename=message.get("filename"))
+            return DisplayEvent(
+                data=message["data"],
+                metadata=message.get("metadata", {}),
+                is_result=message.get("is_result", False),
+                text=message.get("text"),
+                filename=message.get("filename"),
+                chart=message.get("chart"),
+            )
         elif message["type"] == "error":
             if self._timed_out and message["ename"] == "KeyboardInterrupt":
                 return ErrorEvent(

@@ -57,6 +57,14 @@ class Checkpoints:
         self._everything = False
         self._new_defs: dict[str, tuple[str, str, int | None]] = {}
         self.infos: dict[str, pipe.VariableInfo] = {}
+        # Names the shell put in the namespace itself (In, exit, get_ipython): never variables.
+        self.hidden: Callable[[str, Any], bool] = lambda name, value: False
+
+    def user_items(self) -> dict[str, Any]:
+        """The namespace's variables: neither _private nor the shell's own."""
+        return {
+            n: v for n, v in self._ns.items() if not n.startswith("_") and not self.hidden(n, v)
+        }
 
     def before_cell(self, tree: ast.Module, code: str, filename: str) -> None:
         """Note what the cell may change; called with the parsed cell before it runs."""
@@ -69,10 +77,14 @@ class Checkpoints:
             before = id(self._ns[name]) if name in self._ns else None
             self._new_defs[name] = (source, filename, before)
 
+    def assume_everything(self) -> None:
+        """The cell could not be scanned: every variable is a candidate."""
+        self._everything = True
+
     def commit(self) -> pipe.CheckpointReport:
         """Checkpoint what may have changed since the last commit."""
         started = time.perf_counter()
-        current = {n: v for n, v in self._ns.items() if not n.startswith("_")}
+        current = self.user_items()
         dirty = set(current) if self._everything else self._dirty & current.keys()
         for name, methods in self._method_calls.items():
             if name in current and not unchanged_by_methods(current[name], methods):
@@ -188,12 +200,11 @@ class Checkpoints:
         failed_defs = self._run_defs({n: self._defs[n] for n in failed_defs}, skip, progress)
         errors.update(failed_defs)
         restored.extend(n for n in self._defs if n in self._ns and n not in failed_defs)
-        for name, value in self._ns.items():
-            if not name.startswith("_"):
-                self._saved[name] = id(value)
-                self._index_children(name, value)
-                if not isinstance(value, types.ModuleType):
-                    self.infos[name] = self._describe(name, value)
+        for name, value in self.user_items().items():
+            self._saved[name] = id(value)
+            self._index_children(name, value)
+            if not isinstance(value, types.ModuleType):
+                self.infos[name] = self._describe(name, value)
         return {"restored": sorted(restored), "restore_errors": errors}
 
     def bind(self, name: str, value: Any) -> pipe.CheckpointReport:

@@ -46,7 +46,7 @@ class FigureSaver:
         png = buffer.getvalue()
         filename = self._write_new_file(png)
         data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(figure)}
-        self._emit(pipe.display(data, filename))
+        self._emit(pipe.display(data, filename=filename))
 
     def _write_new_file(self, data: bytes) -> str:
         while True:

@@ -1,8 +1,9 @@
 """The kernel: the child process that holds a chat's namespace and runs its cells.
 
 Started by the server (kernel_process.py) as `python -P -m sandbox_runner.kernel`, it reads one
-JSON command per line from one pipe and writes messages to another (pipe.py). Stdlib only, so a
-fresh kernel starts in tens of milliseconds and user code finds no executor packages loaded.
+JSON command per line from one pipe and writes messages to another (pipe.py). Cells run through
+IPython's InteractiveShell (shell.py), so they mean what they mean in Jupyter; what stays ours is
+everything around a cell: interrupts, checkpoints, figures saved as files, output caps.
 """
 
 import argparse
@@ -10,7 +11,6 @@ import ast
 import builtins
 import contextlib
 import importlib
-import inspect
 import io
 import itertools
 import json
@@ -26,7 +26,7 @@ import types
 from types import FrameType, TracebackType
 from typing import Any
 
-from sandbox_runner import figures, pipe, variables
+from sandbox_runner import figures, pipe, rich, shell, variables
 from sandbox_runner.capture import Sender, StreamCapture
 from sandbox_runner.checkpoints import Checkpoints
 from sandbox_runner.variables import VariableError
@@ -35,15 +35,14 @@ from shared.packages import CHAT_PACKAGES_DIR
 _MISSING = object()
 # Caps on what one message to the server may hold, so that an honest kernel never comes near the
 # pipe's line limit (pipe.MAX_LINE_BYTES) nor spends a cell's output budget on one item.
-TEXT_LIMIT = 10_000
-HTML_LIMIT = 200_000
+TEXT_LIMIT = rich.TEXT_LIMIT
 TRACEBACK_LIMIT = 100_000
-FIGURE_LIMIT = 4 * 1024 * 1024  # base64 characters of one PNG; the file is saved whatever its size
+FIGURE_LIMIT = rich.IMAGE_LIMIT  # base64 characters of one PNG; the file is saved whatever its size
 # Half of what the gateway reads from an executor (shared.protocol.MAX_REPLY_BYTES).
 PAGE_LIMIT = 8 * 1024 * 1024
 CSV_PIECE_CHARS = 1024 * 1024
 _EXECUTOR_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_MACHINERY_DIRS = (_EXECUTOR_DIR, shell.IPYTHON_DIR)
 
 log = logging.getLogger("sandbox_runner.kernel")
 
@@ -98,13 +97,14 @@ class Kernel:
         # Whether a display or error of the running cell was cut to its cap.
         self._cut = False
         self._forked = False
-        self._loop: Any = None
+        self._count = 0
         module = types.ModuleType("__main__")
         module.__dict__["__builtins__"] = builtins
         # pickle (and later the checkpoints) finds user-defined classes through __main__.
         sys.modules["__main__"] = module
         self.namespace = module.__dict__
         self._checkpoints = Checkpoints(state_dir, self.namespace)
+        self._shell: shell.SandboxShell | None = None
 
     def setup(self) -> None:
         for fd in (self._command_fd, self._message_fd):
@@ -119,7 +119,9 @@ class Kernel:
         # before serve() restores the saved variables, so pickles of their objects load.
         if os.path.isdir(CHAT_PACKAGES_DIR):
             site.addsitedir(CHAT_PACKAGES_DIR)
-        builtins.display = self._display_objects  # type: ignore[attr-defined]
+        self._shell = shell.make_shell(self.namespace, self._publish)
+        self._shell.ast_transformers.append(_CellScan(self))
+        self._checkpoints.hidden = shell.hidden_names(self._shell)
         figures.install(self._figures)
         # From the start, not from the first cell on: an interrupt the server sends with the
         # first cell may arrive while this process waits for it, and Python's default handler
@@ -155,7 +157,6 @@ class Kernel:
                 os._exit(0)  # a fork of the kernel made in user code must not read commands
 
     def run_cell(self, code: str, count: int, started_at: float) -> None:
-        filename = f"<cell {count}>"
         status: pipe.CellStatus = "ok"
         self._cut = False
         # Reset every cell: user code reassigns these, and quit() closes stdin.
@@ -171,7 +172,7 @@ class Kernel:
             try:
                 self._interrupts.arm(started_at)
                 try:
-                    self._run_code(code, filename)
+                    self._run_code(code, count)
                 finally:
                     self._figures.save_open_figures()
             finally:
@@ -246,50 +247,54 @@ class Kernel:
 
     def _lookup(self, name: str) -> Any:
         value = self.namespace.get(name, _MISSING) if not name.startswith("_") else _MISSING
-        if value is _MISSING or isinstance(value, types.ModuleType):
+        if (
+            value is _MISSING
+            or isinstance(value, types.ModuleType)
+            or self._checkpoints.hidden(name, value)
+        ):
             raise VariableError(404, f"variable '{name}' not found")
         return value
 
-    def _run_code(self, code: str, filename: str) -> None:
-        linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
-        tree = ast.parse(code, filename, "exec")
-        self._checkpoints.before_cell(tree, code, filename)
-        last = None
-        final = tree.body[-1] if tree.body else None
-        if isinstance(final, ast.Expr):
-            tree.body.pop()
-            last = ast.Expression(final.value)
-        if tree.body:
-            self._run(compile(tree, filename, "exec", flags=_COMPILE_FLAGS))
-        if last is not None:
-            value = self._run(compile(last, filename, "eval", flags=_COMPILE_FLAGS))
-            if value is not None:
-                self._display(value)
+    def _run_code(self, code: str, count: int) -> None:
+        """Run the cell in the shell; its error, if any, is raised here for run_cell to report
+        (IPython itself prints none: shell.SandboxShell collects them)."""
+        assert self._shell is not None
+        self._count = count
+        self._shell.execution_count = count
+        self._shell.reported.clear()
+        outcome = self._shell.run_cell(code, store_history=True)
+        error = outcome.error_before_exec or outcome.error_in_exec
+        for other in self._shell.reported:
+            if other is not error:
+                # A formatter or a hook failed while the cell itself went on.
+                self._stderr.write(f"{type(other).__name__}: {_safe_str(other)}\n")
+        if error is not None:
+            raise error
 
-    def _run(self, code: types.CodeType) -> Any:
-        result = eval(code, self.namespace)
-        if code.co_flags & inspect.CO_COROUTINE:
-            # Top-level await, as in a notebook.
-            if self._loop is None:
-                import asyncio
+    def before_cell(self, tree: ast.Module) -> None:
+        """Called by the shell with the cell's code as Python (magics and escapes already
+        turned into calls), before it runs."""
+        filename = f"<cell {self._count}>"
+        # The shell's compiler has just put the cell's Python source in linecache.
+        source = "".join(linecache.getlines(filename))
+        self._checkpoints.before_cell(tree, source, filename)
 
-                self._loop = asyncio.new_event_loop()
-            result = self._loop.run_until_complete(result)
-        return result
+    def scan_failed(self) -> None:
+        self._checkpoints.assume_everything()
 
-    def _display(self, value: Any) -> None:
-        data = {"text/plain": self._cap(repr(value), TEXT_LIMIT)}
-        html = None if isinstance(value, type) else getattr(value, "_repr_html_", None)
-        if callable(html):
-            try:
-                text = html()
-            except Exception:  # the plain repr above is still a useful answer
-                text = None
-            if isinstance(text, str) and len(text) <= HTML_LIMIT:
-                data["text/html"] = text
-            elif isinstance(text, str):
-                self._cut = True  # too large to send: the plain repr stands in for it
-        self._sender.send(pipe.display(data))
+    def _publish(
+        self, bundle: dict[str, Any], metadata: dict[str, Any], is_result: bool, value: Any
+    ) -> None:
+        """A format bundle from the shell (a display() call, the cell's result) to the server."""
+        data, cut = rich.fit(bundle)
+        self._cut |= cut
+        if not data:
+            return
+        metadata = {key: metadata[key] for key in metadata if key in data}
+        if is_result:
+            self._sender.send(pipe.result(data, metadata, rich.value_text(value, data)))
+        else:
+            self._sender.send(pipe.display(data, metadata))
 
     def _send_figure(self, message: pipe.DisplayMessage) -> None:
         """A saved figure's display; one too large to send whole is shown by its file name."""
@@ -301,11 +306,6 @@ class Kernel:
             saved_as = message.get("filename")
             data["text/plain"] += f"\n[too large to show here: saved as {saved_as}]"
         self._sender.send(message)
-
-    def _display_objects(self, *objects: Any) -> None:
-        """`display(...)` as generated notebook code expects to find it."""
-        for value in objects:
-            self._display(value)
 
     def _report(self, error: BaseException) -> None:
         error.__traceback__ = _user_frames(error.__traceback__)
@@ -344,15 +344,34 @@ class Kernel:
                 os.close(fd)
 
 
+class _CellScan(ast.NodeTransformer):
+    """Hands each cell's syntax tree to the checkpoints before it runs, unchanged. The shell
+    drops a transformer that raises, so this one never does: a failed scan marks every variable
+    as a candidate instead."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.Module):
+            try:
+                self._kernel.before_cell(node)
+            except Exception:
+                log.exception("scanning the cell failed")
+                self._kernel.scan_failed()
+        return node
+
+
 def _user_frames(tb: TracebackType | None) -> TracebackType | None:
-    """The traceback from the first frame of the cell on, or without the executor's own frames."""
+    """The traceback from the first frame of the cell on; without one (a syntax error, an
+    error in a magic's own code), without the executor's and the shell's frames at its head."""
     first = tb
     while tb is not None:
         if tb.tb_frame.f_code.co_filename.startswith("<cell "):
             return tb
         tb = tb.tb_next
     tb = first
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_EXECUTOR_DIR):
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_MACHINERY_DIRS):
         tb = tb.tb_next
     return tb
 

@@ -108,11 +108,16 @@ class TextMessage(TypedDict):
 
 
 class DisplayMessage(TypedDict):
-    """A rich output (shared.protocol.DisplayEvent): MIME type -> content, binary as base64."""
+    """A rich output (shared.protocol.DisplayEvent): MIME type -> content (text, base64 for binary
+    types, a JSON value for JSON types)."""
 
     type: Literal["display"]
-    data: dict[str, str]
+    data: dict[str, Any]
+    metadata: NotRequired[dict[str, Any]]
+    is_result: NotRequired[bool]  # the cell's own result
+    text: NotRequired[str]  # the cell's own result as text
     filename: NotRequired[str]  # a figure saved in the workspace
+    chart: NotRequired[dict[str, Any]]  # a figure as chart data (sandbox_runner.charts)
 
 
 class ErrorMessage(TypedDict):
@@ -198,10 +203,28 @@ def stream_text(stream: StreamName, text: str) -> TextMessage:
     return {"type": stream, "text": text}
 
 
-def display(data: dict[str, str], filename: str | None = None) -> DisplayMessage:
+def display(
+    data: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+    *,
+    filename: str | None = None,
+    chart: dict[str, Any] | None = None,
+) -> DisplayMessage:
     message: DisplayMessage = {"type": "display", "data": data}
+    if metadata:
+        message["metadata"] = metadata
     if filename is not None:
         message["filename"] = filename
+    if chart is not None:
+        message["chart"] = chart
+    return message
+
+
+def result(data: dict[str, Any], metadata: dict[str, Any] | None, text: str) -> DisplayMessage:
+    """The cell's own result: its last expression's value."""
+    message = display(data, metadata)
+    message["is_result"] = True
+    message["text"] = text
     return message
 
 

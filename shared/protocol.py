@@ -6,7 +6,7 @@ one `end` event. Each line parses with `EVENT_ADAPTER.validate_json`.
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, Field, JsonValue, TypeAdapter, field_validator
 
 from shared.uploads import MAX_SHEETS, DataFormat, is_variable_name
 
@@ -55,12 +55,21 @@ class StreamEvent(BaseModel):
 
 
 class DisplayEvent(BaseModel):
-    """A rich output: the last expression's value or a saved figure. `data` maps MIME type to
-    content; binary types (image/png) are base64."""
+    """A rich output: the cell's own result (its last expression's value), a `display()` call or
+    a saved figure. `data` maps MIME type to content, as IPython's formatters made it: text types
+    are strings, binary ones (image/png, image/jpeg) base64, JSON ones (application/json,
+    application/vnd.dataresource+json, application/vnd.plotly.v1+json) JSON values."""
 
     type: Literal["display"] = "display"
-    data: dict[str, str]
+    data: dict[str, JsonValue]
+    metadata: dict[str, JsonValue] = {}
+    # The cell's own result, and its text: a string's own characters (not its repr), else the
+    # value's text/plain.
+    is_result: bool = False
+    text: str | None = None
+    # A saved matplotlib figure: its file in the workspace, and the figure as chart data.
     filename: str | None = None
+    chart: dict[str, JsonValue] | None = None
 
 
 class ErrorEvent(BaseModel):

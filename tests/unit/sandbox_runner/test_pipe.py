@@ -32,7 +32,7 @@ MESSAGES: list[pipe.KernelMessage] = [
     pipe.stream_text("stdout", "hello\n"),
     pipe.stream_text("stderr", "\udcff lone surrogate"),
     pipe.display({"text/plain": "1"}),
-    pipe.display({"image/png": "iVBOR", "text/plain": "<Figure>"}, "plot_1.png"),
+    pipe.display({"image/png": "iVBOR", "text/plain": "<Figure>"}, filename="plot_1.png"),
     pipe.error("ValueError", "bad", ["Traceback", "ValueError: bad"]),
     pipe.truncating("stderr"),
     pipe.done("ok", stdout_truncated=True, checkpoint=REPORT),
