@@ -34,6 +34,12 @@ TABLE_ROWS = 200
 TABLE_CELL_CHARS = 1_000
 
 DATARESOURCE = "application/vnd.dataresource+json"
+_TABLES = (
+    ("pandas", "DataFrame"),
+    ("pandas", "Series"),
+    ("pandas.core.frame", "DataFrame"),
+    ("pandas.core.series", "Series"),
+)
 _TEXT_TYPES = {
     "text/plain": TEXT_LIMIT,
     "text/html": HTML_LIMIT,
@@ -121,8 +127,9 @@ class DataResourceFormatter(BaseFormatter):  # type: ignore[misc]
 
 def install_formatters(formatter: DisplayFormatter) -> None:
     table = DataResourceFormatter(parent=formatter)
-    table.for_type_by_name("pandas.core.frame", "DataFrame", frame_resource)
-    table.for_type_by_name("pandas.core.series", "Series", frame_resource)
+    # By the module each class says it is in: "pandas" from pandas 3 on, before that its own.
+    for module, name in _TABLES:
+        table.for_type_by_name(module, name, frame_resource)
     formatter.formatters[table.format_type] = table
     sys.meta_path.insert(0, _PilViewerHook())
 

@@ -75,8 +75,7 @@ class _Notebook:
         for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
             if text:
                 outputs.append({"output_type": "stream", "name": name, "text": text})
-        last_value = _last_value_index(result)
-        for i, display in enumerate(result.outputs):
+        for display in result.outputs:
             data = dict(display.data)
             if display.filename is not None and "image/png" not in data:
                 png = await self._figure(display.filename)
@@ -84,17 +83,19 @@ class _Notebook:
                     data["text/plain"] = f"[figure {display.filename}: in the chat's files]"
                 else:
                     data["image/png"] = base64.b64encode(png).decode()
-            if i == last_value:
+            if display.is_result:
                 outputs.append(
                     {
                         "output_type": "execute_result",
                         "execution_count": self._count,
                         "data": data,
-                        "metadata": {},
+                        "metadata": display.metadata,
                     }
                 )
             else:
-                outputs.append({"output_type": "display_data", "data": data, "metadata": {}})
+                outputs.append(
+                    {"output_type": "display_data", "data": data, "metadata": display.metadata}
+                )
         if result.error is not None:
             outputs.append(
                 {
@@ -105,18 +106,6 @@ class _Notebook:
                 }
             )
         return outputs
-
-
-def _last_value_index(result: CellResult) -> int | None:
-    """Which display is the cell's value (its last expression): the last one that is not a
-    figure and whose text is the result's."""
-    if result.result is None:
-        return None
-    for i in range(len(result.outputs) - 1, -1, -1):
-        output = result.outputs[i]
-        if output.filename is None and output.data.get("text/plain") == result.result:
-            return i
-    return None
 
 
 def _ended(record: HistoryRecord) -> str | None:

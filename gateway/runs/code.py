@@ -8,6 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from pydantic import JsonValue
+
 from gateway.chats.journal import CellResult, CodeRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.runs.lifecycle import journaled_run
@@ -228,7 +230,7 @@ def journal_form(result: CodeResult, form: type[C]) -> C:
     return form.model_validate(result.model_copy(update={"outputs": outputs}).model_dump())
 
 
-def _without_png(data: dict[str, str]) -> dict[str, str]:
+def _without_png(data: dict[str, JsonValue]) -> dict[str, JsonValue]:
     return {mime: content for mime, content in data.items() if mime != "image/png"}
 
 
@@ -251,8 +253,8 @@ class ResultBuilder(Generic[R]):
                 self._parts[event.type].append(event.text)
             case DisplayEvent():
                 result.outputs.append(event)
-                if event.filename is None and "text/plain" in event.data:
-                    result.result = event.data["text/plain"]
+                if event.is_result:
+                    result.result = event.text
             case ErrorEvent():
                 result.error = event
             case EndEvent():

@@ -79,7 +79,8 @@ def test_a_message_of_an_unknown_type_is_ignored() -> None:
         ({"type": "stdout"}, "lacks text"),
         ({"type": "stdout", "text": 1}, "text is not str"),
         ({"type": "truncating", "stream": "stdin"}, "stream is 'stdin'"),
-        ({"type": "display", "data": {"text/plain": 1}}, "data['text/plain'] is not str"),
+        ({"type": "display", "data": {}, "is_result": "yes"}, "is_result is not bool"),
+        ({"type": "display", "data": {}, "text": 1}, "text is not str"),
         ({"type": "reply", "status": True}, "status is not int"),
         ({"type": "reply", "status": 200, "result": []}, "result is not an object"),
         (
