@@ -121,7 +121,7 @@ def test_question_about_an_uploaded_csv(
     code = "best = rentals.loc[rentals['rentals'].idxmax(), 'month']\nbest"
     llm.script(tool(code), say("March 2024 had the most rentals (143)."))
     reply = ask(agent_gateway, chat, "which month had the most rentals?").json()
-    assert reply["steps"][0]["result"] == "'2024-03'"
+    assert reply["steps"][0]["result"] == "2024-03"
     prompt = system_prompt(llm.requests[0])
     assert "`rentals`" in prompt
     assert "month (" in prompt and "rentals (int64)" in prompt
@@ -310,7 +310,7 @@ def test_query_with_threads_does_not_block_other_chats(
     worker = threading.Thread(target=lambda: result.update(r=ask(agent_gateway, chat, "slow")))
     worker.start()
     agent_gateway.wait_until_running(chat, within_s=30)
-    assert agent_gateway.run(other, "'fast'")["result"] == "'fast'"
+    assert agent_gateway.run(other, "'fast'")["result"] == "fast"
     # Answered while the slow query still runs: it did not wait for it.
     assert agent_gateway.client.get(f"/chat/{chat}/messages").json()[-1]["status"] == "running"
     worker.join(30)

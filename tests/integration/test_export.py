@@ -103,7 +103,9 @@ def test_uploads_of_every_format_export_as_the_code_that_loads_them(
         "towns.ville.tolist(), cities.temp.tolist(), int(visits.visits.sum()), "
         "int(budget.amount.sum())])"
     )
-    in_chat = gateway.run(chat_id, summary)["result"]
+    reply = gateway.run(chat_id, summary)
+    # The notebook's Out is the value's text/plain, as the chat's own result display has it.
+    in_chat = next(o["data"]["text/plain"] for o in reply["outputs"] if o["is_result"])
 
     notebook = nbformat.reads(gateway.client.get(f"/chat/{chat_id}/export.ipynb").text, 4)
     nbformat.validate(notebook)
@@ -154,7 +156,7 @@ def test_a_chat_exports_as_a_script_and_a_report(gateway: GatewayProcess, chat_i
     assert "```python\ntotal = sum(range(10))\ntotal\n```" in report.text
     assert "```text\n45\n```" in report.text
     # A value holding backticks cannot close its block early.
-    assert "````text\n'```'\n````" in report.text
+    assert "````text\n```\n````" in report.text
 
 
 def test_another_users_chat_cannot_be_exported(gateway: GatewayProcess) -> None:

@@ -36,7 +36,7 @@ def test_infinite_loop_stops_at_timeout_and_chat_works(
     assert reply["status"] == "timeout"
     # An interruptible loop is stopped by SIGINT: the kernel and its variables survive.
     assert reply["kernel"]["state"] == "kept"
-    assert quick_gateway.run(quick_chat, "kept")["result"] == "'yes'"
+    assert quick_gateway.run(quick_chat, "kept")["result"] == "yes"
 
 
 def test_code_that_ignores_interrupts_is_killed(
@@ -55,7 +55,7 @@ while True:
     assert reply["status"] == "timeout"
     assert reply["kernel"]["restarted"] is True
     assert reply["kernel"]["state"] == "restored"
-    assert quick_gateway.run(quick_chat, "kept")["result"] == "'yes'"
+    assert quick_gateway.run(quick_chat, "kept")["result"] == "yes"
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_memory_bomb_is_killed_and_state_restored(
     assert reply["status"] == "crashed"
     assert "memory" in reply["error"]["evalue"]
     assert reply["kernel"]["state"] == "restored"
-    assert tight_gateway.run(tight_chat, "before")["result"] == "'safe'"
+    assert tight_gateway.run(tight_chat, "before")["result"] == "safe"
 
 
 def test_fork_bomb_is_contained_and_other_chats_answer(
@@ -123,8 +123,8 @@ def test_fork_bomb_is_contained_and_other_chats_answer(
     # Idle for 2 s during the bomb, the other chat's sandbox may be being stopped just as this
     # query reaches it: the query then runs on it started again (test_idle_stop).
     fine = tight_gateway.run(other, "'other chat fine'")
-    assert fine["result"] == "'other chat fine'", fine
-    assert tight_gateway.run(tight_chat, "'bombed chat fine'")["result"] == "'bombed chat fine'"
+    assert fine["result"] == "other chat fine", fine
+    assert tight_gateway.run(tight_chat, "'bombed chat fine'")["result"] == "bombed chat fine"
     tight_gateway.client.delete(f"/chat/{other}")
 
 
@@ -171,7 +171,7 @@ def test_container_killed_during_a_query(
         reply = running.result(timeout=30)
     assert reply["status"] == "crashed"
     assert reply["error"]["ename"] == "SandboxLost"
-    assert gateway.run(chat_id, "before")["result"] == "'kept'"
+    assert gateway.run(chat_id, "before")["result"] == "kept"
 
 
 def test_gateway_killed_during_a_query(
@@ -193,7 +193,7 @@ def test_gateway_killed_during_a_query(
         gateway.start()
 
         # Answered, not "busy": the cut-off cell was interrupted rather than left to run.
-        assert gateway.run(chat_id, "before")["result"] == "'kept'"
+        assert gateway.run(chat_id, "before")["result"] == "kept"
         history = gateway.client.get(f"/chat/{chat_id}/messages").json()
         assert [m["status"] for m in history] == ["done", "interrupted", "done"]
         twins = docker_client.containers.list(all=True, filters={"name": f"ads-{chat_id}"})
@@ -217,5 +217,5 @@ def test_redis_restart_loses_no_chat_or_message(
             assert chat_id in [c["chat_id"] for c in gateway.client.get("/chats").json()]
             history = gateway.client.get(f"/chat/{chat_id}/messages").json()
             assert [m["code"] for m in history] == ["x = 'before restart'"]
-            assert gateway.run(chat_id, "x")["result"] == "'before restart'"
+            assert gateway.run(chat_id, "x")["result"] == "before restart"
             gateway.client.delete(f"/chat/{chat_id}")

@@ -70,4 +70,4 @@ def test_workspace_files_named_like_modules_do_not_break_the_sandbox(
 
     reply = gateway.run(chat_id, "import json\njson.dumps([1])")
     assert reply["status"] == "ok", reply
-    assert reply["result"] == "'[1]'"
+    assert reply["result"] == "[1]"

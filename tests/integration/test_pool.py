@@ -128,7 +128,7 @@ def test_a_new_chats_first_query_claims_a_warm_sandbox(
     assert (chat_folder / "workspace" / "made-here.txt").read_text() == "hi"
     assert not (pool_dir / "chats" / pool_id).exists()
     assert [f["path"] for f in pooled.client.get(f"/files/{chat_id}").json()] == ["made-here.txt"]
-    assert pooled.run(chat_id, "open('made-here.txt').read()")["result"] == "'hi'"
+    assert pooled.run(chat_id, "open('made-here.txt').read()")["result"] == "hi"
 
     # The pool fills up again, with sandboxes other than the one claimed.
     wait_until_full(pooled)
@@ -148,7 +148,7 @@ def test_a_claimed_sandbox_is_hardened_and_limited_as_a_cold_one(
     command = [sys.executable, "-m", "gateway.admin", "restart-sandbox", chat_id]
     done = subprocess.run(command, cwd=ROOT, env=pooled.env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert pooled.run(chat_id, "kept")["result"] == "'across the move'"
+    assert pooled.run(chat_id, "kept")["result"] == "across the move"
     cold = sandbox_of(docker_client, chat_id)
     assert cold.id != claimed.id and LABEL_POOL not in cold.labels
 
@@ -290,7 +290,7 @@ def test_a_restarted_gateway_adopts_claimed_sandboxes_and_keeps_the_pool(
     left_waiting = set(waiting(docker_client, pool_dir))
 
     pooled.restart(signal.SIGKILL)
-    assert pooled.run(chat_id, "y")["result"] == "'adopted'"
+    assert pooled.run(chat_id, "y")["result"] == "adopted"
     assert sandbox_of(docker_client, chat_id).id == container.id
     # The sandboxes that waited still wait, and are claimed as before.
     assert wait_until_full(pooled)["ready"] == POOL_SIZE

@@ -19,7 +19,7 @@ def test_exception_comes_back_with_traceback(gateway: GatewayProcess, chat_id: s
     assert reply["status"] == "error"
     assert reply["error"]["ename"] == "ZeroDivisionError"
     assert "return 1 / 0" in "".join(reply["error"]["traceback"])
-    assert gateway.run(chat_id, "'still alive'")["result"] == "'still alive'"
+    assert gateway.run(chat_id, "'still alive'")["result"] == "still alive"
 
 
 def test_output_flood_is_capped_with_a_marker(gateway: GatewayProcess, chat_id: str) -> None:
@@ -60,7 +60,7 @@ def test_code_can_stream_its_output(gateway: GatewayProcess, chat_id: str) -> No
     printed = "".join(d["text"] for n, d in events if n == "output" and d["type"] == "stdout")
     assert printed == "0\n1\n2\n"
     assert names.count("output") >= 3  # the prints arrived as they happened, not in one piece
-    assert events[-1][1]["result"] == "'end'"
+    assert events[-1][1]["result"] == "end"
 
 
 def test_closing_a_code_stream_leaves_the_code_running_to_its_end(
@@ -79,7 +79,7 @@ def test_closing_a_code_stream_leaves_the_code_running_to_its_end(
         assert time.monotonic() < deadline, "the run never ended"
         time.sleep(0.05)
     assert history[0]["status"] == "done"
-    assert history[0]["result"]["result"] == "'end'"
+    assert history[0]["result"]["result"] == "end"
     assert gateway.run(chat_id, "finished")["result"] == "True"
 
 

@@ -82,7 +82,7 @@ def test_streamed_events_carry_increasing_ids_and_the_run_id(
     [record] = gateway.client.get(f"/chat/{chat_id}/messages").json()
     assert {data["run_id"] for _, _, data in entries} == {record["id"]}
     assert [event for _, event, _ in entries][-1] == "done"
-    assert (entries[-1][2]["result"], stdout_of(entries)) == ("'end'", "0\n1\n2\n")
+    assert (entries[-1][2]["result"], stdout_of(entries)) == ("end", "0\n1\n2\n")
 
 
 def test_a_client_that_reconnects_gets_exactly_the_events_it_missed(
@@ -108,7 +108,7 @@ def test_a_client_that_reconnects_gets_exactly_the_events_it_missed(
         everything = read_to_the_end(b, events_path(chat_id, run_id), None)
         assert seen + rest == everything
         assert stdout_of(everything) == "0\n1\n2\n3\n4\n5\n"
-        assert everything[-1][2]["result"] == "'end'"
+        assert everything[-1][2]["result"] == "end"
 
 
 def test_two_listeners_on_one_run_get_the_same_events(replicas: list[GatewayProcess]) -> None:
@@ -134,10 +134,10 @@ def test_a_run_nobody_listens_to_runs_to_its_end_and_can_be_read_after(
         assert response.status_code == 200
     run_id = gateway.client.get(f"/chat/{chat_id}/messages").json()[0]["id"]
     entries = read_to_the_end(gateway, events_path(chat_id, run_id), None)
-    assert entries[-1][1] == "done" and entries[-1][2]["result"] == "'late answer'"
+    assert entries[-1][1] == "done" and entries[-1][2]["result"] == "late answer"
     assert stdout_of(entries) == "done sleeping\n"
     [record] = gateway.client.get(f"/chat/{chat_id}/messages").json()
-    assert (record["status"], record["result"]["result"]) == ("done", "'late answer'")
+    assert (record["status"], record["result"]["result"]) == ("done", "late answer")
     assert gateway.client.get(f"/chat/{chat_id}").json()["active_run_id"] is None
 
 
@@ -200,7 +200,7 @@ def test_a_run_whose_process_died_ends_its_stream_with_an_error(
     *_, (_, last, data) = entries
     assert (last, data["code"]) == ("error", "run_interrupted")
     assert "gateway process" in data["detail"]
-    assert b.run_when_free(chat_id, "kept", within_s=10)["result"] == "'yes'"
+    assert b.run_when_free(chat_id, "kept", within_s=10)["result"] == "yes"
     b.client.delete(f"/chat/{chat_id}")
 
 

@@ -140,5 +140,5 @@ def test_operator_restart_keeps_state(
     assert done.returncode == 0, done.stderr
     assert docker_client.containers.get(f"ads-{chat_id}").attrs["State"]["StartedAt"] != started
 
-    assert gateway.run(chat_id, "kept")["result"] == "'still here'"
+    assert gateway.run(chat_id, "kept")["result"] == "still here"
     assert [f["path"] for f in gateway.client.get(f"/files/{chat_id}").json()] == ["f.txt"]
