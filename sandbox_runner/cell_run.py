@@ -6,11 +6,12 @@ import time
 from collections.abc import Iterator
 from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from sandbox_runner import pipe
 from sandbox_runner.kernel_process import KernelGone, KernelProcess, MessageTooLong
 from sandbox_runner.pipe import StreamName
+from shared.charts import CHART_ADAPTER, Chart
 from shared.protocol import (
     CELL_OUTPUT_BUDGET_BYTES,
     DisplayEvent,
@@ -103,7 +104,7 @@ class CellRun:
                 is_result=message.get("is_result", False),
                 text=message.get("text"),
                 filename=message.get("filename"),
-                chart=message.get("chart"),
+                chart=_valid_chart(message.get("chart")),
             )
         elif message["type"] == "error":
             if self._timed_out and message["ename"] == "KeyboardInterrupt":
@@ -240,3 +241,15 @@ def _json_size(item: object) -> int:
     if isinstance(item, BaseModel):
         return _line_size(item)
     return len(json.dumps(item)) + 1
+
+
+def _valid_chart(chart: dict[str, object] | None) -> Chart | None:
+    """The figure's chart data if it is what shared.charts describes; else none (the PNG still
+    shows the figure): a kernel whose matplotlib user code has patched may send anything."""
+    if chart is None:
+        return None
+    try:
+        return CHART_ADAPTER.validate_python(chart)
+    except ValidationError:
+        log.warning("dropped chart data that does not validate")
+        return None

@@ -1,4 +1,5 @@
-"""Kernel side: open matplotlib figures become PNG files in the workspace and display outputs.
+"""Kernel side: open matplotlib figures become PNG files in the workspace and display outputs,
+each with the figure as chart data (charts.py).
 
 matplotlib is never imported here unless user code already did: importing it costs a noticeable
 part of a second, which a cell that never plots should not pay.
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from sandbox_runner import pipe
+from sandbox_runner import charts, pipe
 
 Emit = Callable[[pipe.DisplayMessage], None]
 
@@ -46,7 +47,7 @@ class FigureSaver:
         png = buffer.getvalue()
         filename = self._write_new_file(png)
         data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(figure)}
-        self._emit(pipe.display(data, filename=filename))
+        self._emit(pipe.display(data, filename=filename, chart=charts.describe(figure)))
 
     def _write_new_file(self, data: bytes) -> str:
         while True:

@@ -38,6 +38,9 @@ _MISSING = object()
 TEXT_LIMIT = rich.TEXT_LIMIT
 TRACEBACK_LIMIT = 100_000
 FIGURE_LIMIT = rich.IMAGE_LIMIT  # base64 characters of one PNG; the file is saved whatever its size
+# Characters of one figure's chart data as JSON: a chart within shared.chart_limits' caps can still
+# be tens of MB of long labels, more than a cell's whole output budget.
+CHART_LIMIT = 1024 * 1024
 # Half of what the gateway reads from an executor (shared.protocol.MAX_REPLY_BYTES).
 PAGE_LIMIT = 8 * 1024 * 1024
 CSV_PIECE_CHARS = 1024 * 1024
@@ -297,7 +300,12 @@ class Kernel:
             self._sender.send(pipe.display(data, metadata))
 
     def _send_figure(self, message: pipe.DisplayMessage) -> None:
-        """A saved figure's display; one too large to send whole is shown by its file name."""
+        """A saved figure's display; one too large to send whole is shown by its file name, and
+        chart data too large to send is left out (the PNG still shows the figure)."""
+        chart = message.get("chart")
+        if chart is not None and len(json.dumps(chart)) > CHART_LIMIT:
+            self._cut = True
+            del message["chart"]
         data = message["data"]
         data["text/plain"] = self._cap(data["text/plain"], TEXT_LIMIT)
         if len(data.get("image/png", "")) > FIGURE_LIMIT:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, JsonValue, TypeAdapter, field_validator
 
+from shared.charts import Chart
 from shared.uploads import MAX_SHEETS, DataFormat, is_variable_name
 
 SOCKET_NAME = "executor.sock"
@@ -69,7 +70,7 @@ class DisplayEvent(BaseModel):
     text: str | None = None
     # A saved matplotlib figure: its file in the workspace, and the figure as chart data.
     filename: str | None = None
-    chart: dict[str, JsonValue] | None = None
+    chart: Chart | None = None
 
 
 class ErrorEvent(BaseModel):

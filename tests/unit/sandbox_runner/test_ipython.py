@@ -202,3 +202,38 @@ def test_ipythons_own_names_are_not_variables(executor: Executor) -> None:
         assert executor.client.get(f"/variables/{name}").status_code == 404
     names = [v["name"] for v in executor.client.get("/variables").json()["variables"]]
     assert names == ["x"]
+
+
+def test_a_matplotlib_figure_comes_with_its_chart_data(executor: Executor) -> None:
+    cell = executor.run(
+        "import matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots()\n"
+        "ax.bar(['a', 'b'], [3, 5], label='sales')\n"
+        "ax.set_title('Sales')\n"
+        "plt.show()"
+    )
+    (figure,) = cell.displays
+    assert figure.filename == "plot_1.png" and "image/png" in figure.data
+    assert figure.chart is not None
+    chart = figure.chart.model_dump()
+    assert chart["type"] == "bar" and chart["title"] == "Sales"
+    assert [(e["label"], e["group"], e["value"]) for e in chart["elements"]] == [
+        ("a", "sales", 3.0),
+        ("b", "sales", 5.0),
+    ]
+
+
+def test_plotly_figures_come_as_plotly_json(executor: Executor) -> None:
+    cell = executor.run(
+        "import plotly.graph_objects as go\n"
+        "fig = go.Figure(go.Bar(x=['a', 'b'], y=[1, 2]))\n"
+        "fig.show()\n"
+        "fig"
+    )
+    # As in Jupyter, a figure that displays itself (_ipython_display_) is a display, last
+    # expression or not.
+    assert len(cell.displays) == 2
+    for display in cell.displays:
+        figure = display.data["application/vnd.plotly.v1+json"]
+        assert isinstance(figure, dict)
+        assert figure["data"][0]["type"] == "bar" and figure["data"][0]["y"] == [1, 2]
