@@ -25,9 +25,9 @@ from gateway.agent.llm import LLM
 from gateway.agent.loop import Agent
 from gateway.api import openapi
 from gateway.api.csrf import SameOriginStateChanges
-from gateway.api.errors import describe, error_response
+from gateway.api.errors import describe, error_response, explain
 from gateway.api.http_metrics import HTTPMetrics
-from gateway.api.limits import BodyLimit, Limit
+from gateway.api.limits import ENVELOPE_BYTES, BodyLimit, Limit
 from gateway.api.request_ids import RequestIds
 from gateway.api.routes import (
     admin,
@@ -66,6 +66,7 @@ from gateway.sandbox.pool import SandboxPool
 from gateway.sandbox.state import SessionService
 from gateway.settings import Settings
 from gateway.usage import UsageStore
+from shared import env
 from shared.errors import AppError, ErrorCode
 
 log = logging.getLogger("gateway")
@@ -211,10 +212,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             process_ended()
 
     app = FastAPI(title="AI Data Scientist", version="0.1.0", lifespan=lifespan)
+    # Room for the largest env, JSON-escaped (twice its size covers all but control characters).
+    env_slack = ENVELOPE_BYTES + 2 * env.MAX_TOTAL_BYTES
+    with_env = Limit(settings.max_code_bytes, "MAX_CODE_BYTES", env_slack)
     app.add_middleware(
         BodyLimit,
         default_limit=Limit(settings.max_code_bytes, "MAX_CODE_BYTES"),
         limits={
+            # A run's env, or a new chat's, comes on top of its code.
+            "/query/": with_env,
+            "/create_chat": with_env,
             "/upload_csv/": Limit(settings.max_upload_bytes, "MAX_UPLOAD_BYTES"),
             "/upload/": Limit(settings.max_upload_bytes, "MAX_UPLOAD_BYTES"),
         },
@@ -283,7 +290,11 @@ def _answer_errors_as_json(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, ErrorCode.INVALID_REQUEST, jsonable_encoder(exc.errors()))
+        route = request.scope.get("route")
+        body_field = route.body_field if isinstance(route, APIRoute) else None
+        body = body_field.field_info.annotation if body_field is not None else None
+        issues = explain(exc.errors(), body)
+        return error_response(422, ErrorCode.INVALID_REQUEST, jsonable_encoder(issues))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -56,11 +56,12 @@ class CellRun:
         self._done = False
         self._timed_out = False
 
-    def run(self, code: str, started: float) -> Iterator[Event]:
+    def run(self, code: str, env: dict[str, str], started: float) -> Iterator[Event]:
+        """The cell's events, with `env` set in the kernel's environment while it runs."""
         count = self.kernel.execution_count
         deadline = started + self.timeout_s
         try:
-            self.kernel.send(pipe.execute(code, count, started))
+            self.kernel.send(pipe.execute(code, count, started, env))
             while not self._done:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 import types
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -147,7 +148,8 @@ class Kernel:
             command = pipe.read_command(line)
             try:
                 if command["op"] == "execute":
-                    self.run_cell(command["code"], command["count"], command["started_at"])
+                    with _environment(command["env"]):
+                        self.run_cell(command["code"], command["count"], command["started_at"])
                 else:
                     self.answer(command)
             except BaseException:
@@ -350,6 +352,22 @@ class Kernel:
         for fd in (self._command_fd, self._message_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """`env` (the chat's and the run's variables) in os.environ while a cell runs; then each
+    name as it was before, so a run's values do not outlive it."""
+    before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _CellScan(ast.NodeTransformer):

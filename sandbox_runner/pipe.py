@@ -281,6 +281,9 @@ class ExecuteCommand(TypedDict):
     code: str
     count: int  # the cell's number, for its traceback's file name
     started_at: float
+    # Set in os.environ while this cell runs, then put back as they were (checked by
+    # shared.env: names, sizes, no NUL).
+    env: dict[str, str]
 
 
 class VariableCommand(TypedDict):
@@ -331,8 +334,8 @@ RequestCommand = VariableCommand | CsvCommand | LoadCsvCommand | LoadCommand
 Command = ExecuteCommand | RequestCommand
 
 
-def execute(code: str, count: int, started_at: float) -> ExecuteCommand:
-    return {"op": "execute", "code": code, "count": count, "started_at": started_at}
+def execute(code: str, count: int, started_at: float, env: dict[str, str]) -> ExecuteCommand:
+    return {"op": "execute", "code": code, "count": count, "started_at": started_at, "env": env}
 
 
 def variable_request(name: str, offset: int, limit: int, started_at: float) -> VariableCommand:

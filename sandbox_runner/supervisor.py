@@ -188,7 +188,7 @@ class Supervisor:
         cell = CellRun(kernel, timeout_s, self._config.output_limit)
         budget = OutputBudget()
         try:
-            for event in cell.run(request.code, started):
+            for event in cell.run(request.code, request.env, started):
                 # Past the budget the kernel is still read (its output dropped) until the cell ends.
                 if (admitted := budget.admit(event)) is not None:
                     yield admitted

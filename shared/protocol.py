@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, JsonValue, TypeAdapter, field_validator
 
 from shared.charts import Chart
+from shared.env import MergedEnv
 from shared.uploads import MAX_SHEETS, DataFormat, is_variable_name
 
 SOCKET_NAME = "executor.sock"
@@ -47,6 +48,11 @@ class ExecuteRequest(BaseModel):
     code: str
     timeout_s: float | None = Field(
         default=None, gt=0, description="overrides the executor default"
+    )
+    env: MergedEnv = Field(
+        default={},
+        description="environment variables the kernel sets for this cell only (the chat's and "
+        "the run's, merged by the gateway), on top of its own",
     )
 
 

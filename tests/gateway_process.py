@@ -130,9 +130,10 @@ class GatewayProcess:
         raise AssertionError(f"the run's stream ended without printing {text!r}")
 
     @contextmanager
-    def new_chat(self) -> Iterator[str]:
-        """A fresh chat, deleted (with its sandbox and files) afterwards."""
-        response = self.client.post("/create_chat")
+    def new_chat(self, body: dict[str, Any] | None = None) -> Iterator[str]:
+        """A fresh chat (made with `body`, else with no body at all), deleted (with its sandbox
+        and files) afterwards."""
+        response = self.client.post("/create_chat", json=body)
         assert response.status_code == 201, response.text
         chat_id = response.json()["chat_id"]
         try:

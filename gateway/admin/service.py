@@ -15,7 +15,7 @@ from gateway.auth.sign_in_sessions import SessionStore
 from gateway.auth.tokens import TokenStore
 from gateway.auth.users import User, UserStore
 from gateway.chats.removal import delete_chat
-from gateway.chats.store import Chat, ChatStore
+from gateway.chats.store import Chat, ChatStore, ChatSummary
 from gateway.runs.stops import RunStops
 from gateway.sandbox.coordination import SandboxCoordination
 from gateway.sandbox.manager import SandboxManager
@@ -58,7 +58,7 @@ class SandboxRow(BaseModel):
     runtime: str
 
 
-class ChatRow(Chat):
+class ChatRow(ChatSummary):
     sandbox: str | None
 
 
@@ -157,7 +157,10 @@ class AdminService:
     async def chats_of(self, user_id: str) -> list[ChatRow]:
         mine = await self._chats.for_user(user_id)
         states = await self._sandboxes.states()
-        return [ChatRow(**chat.model_dump(), sandbox=states.get(chat.chat_id)) for chat in mine]
+        return [
+            ChatRow(**chat.summary().model_dump(), sandbox=states.get(chat.chat_id))
+            for chat in mine
+        ]
 
     async def _chat(self, chat_id: str) -> Chat:
         chat = await self._chats.find(chat_id)
@@ -165,7 +168,7 @@ class AdminService:
             raise NotFound(f"chat '{chat_id}' not found", ErrorCode.CHAT_NOT_FOUND)
         return chat
 
-    async def stop_sandbox(self, chat_id: str) -> Chat:
+    async def stop_sandbox(self, chat_id: str) -> ChatSummary:
         """Stop the chat's sandbox, its state kept. A query running there is asked to stop
         first, and given a few seconds."""
         chat = await self._chat(chat_id)
@@ -177,16 +180,16 @@ class AdminService:
                 await asyncio.sleep(0.1)
         if not await self._sandboxes.stop_unused(chat_id, why="stopped by an admin"):
             await self._sandboxes.stop(chat_id)
-        return chat
+        return chat.summary()
 
-    async def restart_sandbox(self, chat_id: str) -> Chat:
+    async def restart_sandbox(self, chat_id: str) -> ChatSummary:
         """Restart the chat's container; its variables and files come back."""
         chat = await self._chat(chat_id)
         if not await self._sandboxes.restart(chat_id):
             raise NotFound(
                 f"chat '{chat_id}' has no sandbox to restart (it starts on its next query)"
             )
-        return chat
+        return chat.summary()
 
     async def delete_chat(self, chat_id: str) -> Chat:
         chat = await self._chat(chat_id)

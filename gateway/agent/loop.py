@@ -21,7 +21,14 @@ from gateway.agent.prompts import clip_middle, current_uploads, history_messages
 from gateway.chats.journal import HistoryRecord, QueryRecord, StepRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.quotas import Quotas
-from gateway.runs.code import CodeResult, QueryService, ResultBuilder, journal_form
+from gateway.runs.code import (
+    DEFAULT_OPTIONS,
+    CodeResult,
+    QueryService,
+    ResultBuilder,
+    RunOptions,
+    journal_form,
+)
 from gateway.runs.lifecycle import journaled_run
 from gateway.runs.stops import RunStops
 from gateway.sandbox.packages import PackageService, parse_all
@@ -114,8 +121,11 @@ class Agent:
         self._sessions = sessions
         self._settings = settings
 
-    async def answer(self, chat: Chat, query: str, emit: Emit) -> AgentReply:
-        """Answer a natural-language query, holding the chat's query lock throughout."""
+    async def answer(
+        self, chat: Chat, query: str, emit: Emit, options: RunOptions = DEFAULT_OPTIONS
+    ) -> AgentReply:
+        """Answer a natural-language query, holding the chat's query lock throughout; every
+        cell the model runs gets the run's `options`."""
         if self._llm is None:
             raise ServiceUnavailable(
                 "no LLM is configured: set LLM_MODEL and OPENAI_API_KEY (for OpenAI or Azure) or "
@@ -127,13 +137,13 @@ class Agent:
         await self._quotas.check_llm_tokens(chat.user_id)
         await self._quotas.room_for_sandbox(chat)
         s = self._settings
-        ttl_s = s.llm_max_steps * (s.sandbox_exec_timeout_s + s.llm_timeout_s) + 120
+        ttl_s = s.llm_max_steps * (options.cell_timeout_s(s) + s.llm_timeout_s) + 120
         record = QueryRecord(query=query)
         async with journaled_run(self._chats, chat, record, ttl_s, query, self._stops):
             history = [r for r in await self._chats.messages(chat.chat_id) if r.id != record.id]
             steps: list[Step] = []
             try:
-                reply = await self._loop(chat, query, record.id, history, steps, emit)
+                reply = await self._loop(chat, query, record.id, history, steps, emit, options)
             finally:
                 # However the query ends, its record keeps the steps it got to.
                 record.steps = [journal_form(step, StepRecord) for step in steps]
@@ -150,11 +160,13 @@ class Agent:
         history: list[HistoryRecord],
         steps: list[Step],
         emit: Emit,
+        options: RunOptions,
     ) -> AgentReply:
         assert self._llm is not None
         started = time.perf_counter()
+        context = await self._context(chat, history, options.cell_timeout_s(self._settings))
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": await self._context(chat, history)},
+            {"role": "system", "content": context},
             *history_messages(history, self._settings.llm_history_budget_chars),
             {"role": "user", "content": query},
         ]
@@ -174,7 +186,7 @@ class Agent:
                     chat, query, message_id, "answered", completion.content, steps, usage, started
                 )
             for call in completion.tool_calls:
-                content = await self._run_tool(chat, call, message_id, steps, emit)
+                content = await self._run_tool(chat, call, message_id, steps, emit, options)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
         answer = (
             f"I stopped after {self._settings.llm_max_steps} model turns (LLM_MAX_STEPS) without "
@@ -184,7 +196,13 @@ class Agent:
         return self._reply(chat, query, message_id, "step_limit", answer, steps, usage, started)
 
     async def _run_tool(
-        self, chat: Chat, call: ToolCall, message_id: str, steps: list[Step], emit: Emit
+        self,
+        chat: Chat,
+        call: ToolCall,
+        message_id: str,
+        steps: list[Step],
+        emit: Emit,
+        options: RunOptions,
     ) -> str:
         """Run one tool call and return what the model is told about it. Malformed calls are
         explained to the model, which can then correct itself."""
@@ -207,7 +225,7 @@ class Agent:
             await emit("output", {"step": number, **event.model_dump(mode="json")})
 
         try:
-            result = await self._queries.execute(chat, code, message_id, on_event)
+            result = await self._queries.execute(chat, code, message_id, on_event, options)
         except asyncio.CancelledError:
             steps.append(partial.result())
             raise
@@ -240,7 +258,9 @@ class Agent:
             lines.append(f"warning: {result.disk.warning}")
         return "\n".join(lines)
 
-    async def _context(self, chat: Chat, history: list[HistoryRecord]) -> str:
+    async def _context(
+        self, chat: Chat, history: list[HistoryRecord], cell_timeout_s: float
+    ) -> str:
         variables = (await self._sessions.variables(chat)).variables
         frames: dict[str, VariableValue] = {}
         for var in [v for v in variables if v.type.endswith("DataFrame")][:8]:
@@ -253,7 +273,7 @@ class Agent:
         installed = [f"{p.name}=={p.version}" for p in await self._packages.installed(chat)]
         installable = [p.name for p in await self._packages.store()]
         return system_prompt(
-            self._settings.sandbox_exec_timeout_s,
+            cell_timeout_s,
             variables,
             frames,
             files,

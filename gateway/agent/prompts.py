@@ -34,7 +34,7 @@ openpyxl and xlrd installed;
 file there, with a clear name;
 - shows matplotlib figures left open at the end of a cell to the user as PNG files \
 (plot_1.png, ...), so do not call plt.savefig unless the user wants a specific file name;
-- stops a cell after {timeout:.0f} seconds.
+- stops a cell after {timeout:g} seconds.
 
 Print only what you need to read (df.head(), shapes, summaries), never whole large tables. If \
 code fails, read the error and fix it. When you are done, answer in concise Markdown: say what \

@@ -12,14 +12,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import ErrorCode
 
+# Room for a body's envelope: JSON quoting, multipart headers.
+ENVELOPE_BYTES = 64 * 1024
+
 
 class Limit(NamedTuple):
     """A body may have `content_bytes` (the setting's value, named in the 413) plus `slack` for
-    its envelope: JSON quoting, multipart headers."""
+    its envelope and the small fields beside its content."""
 
     content_bytes: int
     setting: str
-    slack: int = 64 * 1024
+    slack: int = ENVELOPE_BYTES
 
     @property
     def total(self) -> int:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 from redis.asyncio import Redis
 
 from gateway import keys
@@ -115,13 +115,31 @@ class RunningEntry(BaseModel):
             return None
 
 
-class Chat(BaseModel):
+class ChatSummary(BaseModel):
+    """A chat as someone other than its user may see it (an admin): without its `env`, whose
+    values may be the user's secrets."""
+
     chat_id: str
     user_id: str
     created_at: str
     title: str = ""
     # The sandbox image it runs on, by its name in SANDBOX_IMAGES; chosen once, at creation.
     image: str = DEFAULT_IMAGE
+
+
+class Chat(ChatSummary):
+    # Environment variables every run in the chat gets (a run's own win over them for that
+    # run); chosen once, at creation, and checked then (shared.env). Kept in the chat's hash
+    # as JSON.
+    env: dict[str, str] = {}
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _from_json(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+    def summary(self) -> ChatSummary:
+        return ChatSummary.model_validate(self.model_dump(exclude={"env"}))
 
 
 def _record_ids(raws: list[bytes | str]) -> list[str]:
@@ -151,11 +169,17 @@ class ChatStore:
         self._finish = redis.register_script(_FINISH)
         self._sandbox_uid = redis.register_script(_SANDBOX_UID)
 
-    async def create(self, user_id: str, image: str = DEFAULT_IMAGE) -> Chat:
+    async def create(
+        self, user_id: str, image: str = DEFAULT_IMAGE, env: dict[str, str] | None = None
+    ) -> Chat:
         now = _now()
         while True:
             chat = Chat(
-                chat_id=new_chat_id(now), user_id=user_id, created_at=now.isoformat(), image=image
+                chat_id=new_chat_id(now),
+                user_id=user_id,
+                created_at=now.isoformat(),
+                image=image,
+                env=env or {},
             )
             # HSETNX on the owner field makes a colliding id (same second, same suffix) retry
             # instead of silently taking over another chat.
@@ -170,6 +194,7 @@ class ChatStore:
                     "created_at": chat.created_at,
                     "title": chat.title,
                     "image": chat.image,
+                    "env": json.dumps(chat.env),
                 },
             )
             pipe.zadd(keys.user_chats(user_id), {chat.chat_id: now.timestamp()})

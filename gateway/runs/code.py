@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from pydantic import JsonValue
@@ -40,6 +41,22 @@ _LOCK_SLACK_S = 120.0
 OnEvent = Callable[[StreamEvent | DisplayEvent | ErrorEvent], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run asks for besides its code, for each of its cells: environment variables on
+    top of the chat's (checked by shared.env), and a time limit (None: SANDBOX_EXEC_TIMEOUT_S;
+    the route refuses more)."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_s: float | None = None
+
+    def cell_timeout_s(self, settings: Settings) -> float:
+        return self.timeout_s or settings.sandbox_exec_timeout_s
+
+
+DEFAULT_OPTIONS = RunOptions()
+
+
 class CodeResult(CellResult):
     """The reply to a `{"code": ...}` query."""
 
@@ -63,10 +80,16 @@ class QueryService:
         self._settings = settings
         self._disk = DiskQuota(settings.sandbox_disk_limit, user_disk_limit)
 
-    async def run_code(self, chat: Chat, code: str, on_event: OnEvent | None = None) -> CodeResult:
+    async def run_code(
+        self,
+        chat: Chat,
+        code: str,
+        on_event: OnEvent | None = None,
+        options: RunOptions = DEFAULT_OPTIONS,
+    ) -> CodeResult:
         """Run code the user sent directly, journaled as one message. Cancelled (a stop, or its
         gateway process stopping), the cell is interrupted and the message marked so."""
-        ttl_s = self._settings.sandbox_exec_timeout_s + _LOCK_SLACK_S
+        ttl_s = options.cell_timeout_s(self._settings) + _LOCK_SLACK_S
         # Before the run is journaled, so a user at USER_MAX_RUNNING_SANDBOXES is answered 429.
         await self._sandboxes.ensure_room(chat)
         record = CodeRecord(code=code)
@@ -81,7 +104,7 @@ class QueryService:
                     await on_event(event)
 
             try:
-                result = await self.execute(chat, code, record.id, seen)
+                result = await self.execute(chat, code, record.id, seen, options)
             except asyncio.CancelledError:
                 # Stopped: the history keeps what the cell printed and showed until then.
                 record.result = journal_form(so_far.result(), CellResult)
@@ -90,17 +113,23 @@ class QueryService:
         return result
 
     async def execute(
-        self, chat: Chat, code: str, message_id: str, on_event: OnEvent | None = None
+        self,
+        chat: Chat,
+        code: str,
+        message_id: str,
+        on_event: OnEvent | None = None,
+        options: RunOptions = DEFAULT_OPTIONS,
     ) -> CodeResult:
-        """Run one cell in the chat's sandbox (the caller holds the chat's query lock).
-        `on_event` sees each output as it happens. Cancelled (a client that went away), or
-        failed once the cell may be running, the cell is interrupted rather than left running.
+        """Run one cell in the chat's sandbox (the caller holds the chat's query lock), with
+        the chat's env and the run's `options`. `on_event` sees each output as it happens.
+        Cancelled (a client that went away), or failed once the cell may be running, the cell
+        is interrupted rather than left running.
 
         A sandbox that could not be reached before it took the cell is started again and the
         cell sent once more; one lost while the cell ran, or that did not answer in time, ends
         the cell with that status; an error answer is raised as the typed error it stands for.
         However the cell ended, the chat's disk use is measured once it has (SANDBOX_DISK_LIMIT)."""
-        result = await self._run_cell(chat, code, message_id, on_event)
+        result = await self._run_cell(chat, code, message_id, on_event, options)
         paths = self._sandboxes.paths(chat.chat_id)
         changed = result.status != "ok" or bool(
             result.files or result.variables_changed or result.variables_deleted
@@ -111,12 +140,17 @@ class QueryService:
         return result
 
     async def _run_cell(
-        self, chat: Chat, code: str, message_id: str, on_event: OnEvent | None
+        self,
+        chat: Chat,
+        code: str,
+        message_id: str,
+        on_event: OnEvent | None,
+        options: RunOptions,
     ) -> CodeResult:
-        timeout_s = self._settings.sandbox_exec_timeout_s
+        timeout_s = options.cell_timeout_s(self._settings)
         started = time.perf_counter()
         result = CodeResult(chat_id=chat.chat_id, message_id=message_id, status="ok")
-        request = ExecuteRequest(code=code, timeout_s=timeout_s)
+        request = ExecuteRequest(code=code, timeout_s=timeout_s, env=chat.env | options.env)
         for attempt in (1, 2):
             client = await self._sandboxes.ensure_running(chat)
             outputs = ResultBuilder(result)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from gateway.chats.journal import DiskUsage, PackagesRecord
 from gateway.chats.store import Chat, ChatStore
@@ -54,6 +54,8 @@ _ENTRY = Annotated[
 
 
 class InstallRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     packages: list[_ENTRY] = Field(
         min_length=1,
         max_length=MAX_REQUIREMENTS,

@@ -163,6 +163,25 @@ def test_an_admin_deletes_a_users_chat(
     assert entry["target"] == chat_id and entry["actor_login"] == "carol"
 
 
+def test_admins_never_see_a_users_env(admin_gateway: GatewayProcess, github: FakeGitHub) -> None:
+    alice = user(admin_gateway, github, "alice")
+    made = alice.post("/create_chat", json={"env": {"API_KEY": "alice-secret-1"}})
+    assert made.status_code == 201, made.text
+    chat_id = made.json()["chat_id"]
+    try:
+        assert alice.get(f"/chat/{chat_id}").json()["env"] == {"API_KEY": "alice-secret-1"}
+        carol = user(admin_gateway, github, "carol")
+        for answer in (
+            carol.get("/admin/users/gh:1001/chats"),
+            carol.post(f"/admin/sandboxes/{chat_id}/stop"),
+            carol.get("/admin/audit"),
+        ):
+            assert answer.status_code == 200, answer.text
+            assert "alice-secret-1" not in answer.text and "API_KEY" not in answer.text
+    finally:
+        alice.delete(f"/chat/{chat_id}")
+
+
 def test_revoke_ends_a_users_sessions_and_tokens(
     admin_gateway: GatewayProcess, github: FakeGitHub
 ) -> None:

@@ -150,6 +150,29 @@ def test_the_prompt_describes_every_uploaded_dataset_and_file(
     assert "Uploaded file: broken.parquet" in prompt and "not loaded as parquet" in prompt
 
 
+def test_a_querys_env_and_time_limit_reach_every_cell_it_runs(
+    agent_gateway: GatewayProcess, llm: FakeLLM
+) -> None:
+    with agent_gateway.new_chat({"env": {"REGION": "eu", "KEEP": "chat"}}) as chat:
+        llm.script(
+            tool("import os\nprint(os.environ['REGION'], os.environ['KEEP'])"),
+            tool("import os, time\nprint(os.environ['REGION'], flush=True)\ntime.sleep(30)"),
+            say("Done."),
+        )
+        started = time.monotonic()
+        response = agent_gateway.client.post(
+            f"/query/{chat}", json={"query": "where?", "env": {"REGION": "us"}, "timeout_s": 2}
+        )
+        assert response.status_code == 200, response.text
+        reply = response.json()
+        assert [s["stdout"] for s in reply["steps"]] == ["us chat\n", "us\n"]
+        assert [s["status"] for s in reply["steps"]] == ["ok", "timeout"]
+        assert time.monotonic() - started < 20
+        assert "stops a cell after 2 seconds" in system_prompt(llm.requests[0])
+        # The run's value was for that run: the chat's is back.
+        assert agent_gateway.run(chat, "import os\nos.environ['REGION']")["result"] == "'eu'"
+
+
 def test_step_limit_is_said_not_failed(
     agent_gateway: GatewayProcess, chat: str, llm: FakeLLM
 ) -> None:

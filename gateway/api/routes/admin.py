@@ -8,7 +8,7 @@ from gateway.api.deps import AdminDep, AdminServiceDep, AuditDep
 from gateway.api.openapi import errors
 from gateway.audit import AuditAction
 from gateway.auth.users import User
-from gateway.chats.store import Chat
+from gateway.chats.store import ChatSummary
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -36,7 +36,7 @@ async def list_sandboxes(admin: AdminDep, service: AdminServiceDep) -> list[Sand
 @router.post("/sandboxes/{chat_id}/stop", responses=errors(404))
 async def stop_sandbox(
     chat_id: str, request: Request, admin: AdminDep, service: AdminServiceDep, audit: AuditDep
-) -> Chat:
+) -> ChatSummary:
     """Stop the chat's sandbox, its variables and files kept (a running query is stopped)."""
     chat = await service.stop_sandbox(chat_id)
     await audit.record(
@@ -52,7 +52,7 @@ async def stop_sandbox(
 @router.post("/sandboxes/{chat_id}/restart", responses=errors(404))
 async def restart_sandbox(
     chat_id: str, request: Request, admin: AdminDep, service: AdminServiceDep, audit: AuditDep
-) -> Chat:
+) -> ChatSummary:
     """Restart the chat's sandbox; its variables and files come back."""
     chat = await service.restart_sandbox(chat_id)
     await audit.record(

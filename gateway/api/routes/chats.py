@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import (
     AuditDep,
@@ -20,6 +20,7 @@ from gateway.chats.journal import HistoryRecord
 from gateway.chats.store import Chat, ChatStore
 from gateway.sandbox.manager import SandboxManager
 from gateway.settings import DEFAULT_IMAGE
+from shared.env import Env
 from shared.errors import NotFound
 
 router = APIRouter(tags=["chats"])
@@ -33,10 +34,17 @@ class ChatInfo(Chat):
 
 
 class NewChat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     image: str = Field(
         default=DEFAULT_IMAGE,
         max_length=40,
         description="the sandbox image, by its name in SANDBOX_IMAGES (GET /images)",
+    )
+    env: Env = Field(
+        default={},
+        description="environment variables every run in the chat gets (a run's own `env` wins "
+        "for that run): names of letters, digits and _, at most 100, each value at most 32 KiB",
     )
 
 
@@ -50,15 +58,17 @@ async def create_chat(
     body: Annotated[NewChat | None, Body()] = None,
 ) -> Chat:
     """Create a new chat, on the default sandbox image or one named in SANDBOX_IMAGES (404
-    for another name); its sandbox starts on the first query."""
-    image = body.image if body is not None else DEFAULT_IMAGE
+    for another name), with the environment variables its runs get; its sandbox starts on the
+    first query."""
+    body = body or NewChat()
+    image = body.image
     if image not in settings.image_choices:
         raise NotFound(
             f"no sandbox image named {image!r}; the images are: "
             + ", ".join(settings.image_choices)
         )
     await quotas.check_new_chat(user.id)
-    return await chats.create(user.id, image)
+    return await chats.create(user.id, image, body.env)
 
 
 @router.get("/chats")

@@ -6,7 +6,7 @@ from urllib.parse import quote, unquote, unquote_to_bytes
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ChatDep, SessionsDep
 from gateway.api.openapi import errors
@@ -106,6 +106,8 @@ WORKSPACE_PATH = rf"^{_COMPONENT}(?:/{_COMPONENT})*$"
 
 
 class Move(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     path: str = Field(
         pattern=WORKSPACE_PATH,
         max_length=4096,

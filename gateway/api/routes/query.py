@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.agent.loop import AgentReply, Emit
 from gateway.api.deps import (
@@ -24,9 +25,10 @@ from gateway.api.deps import (
 )
 from gateway.api.openapi import errors
 from gateway.chats.store import ChatStore, RunningEntry
-from gateway.runs.code import CodeResult
+from gateway.runs.code import CodeResult, RunOptions
 from gateway.runs.events import EVENT_ID_PATTERN, START, parse_event_id
 from gateway.runs.stops import RunStops
+from shared.env import Env
 from shared.errors import PayloadTooLarge
 from shared.protocol import DisplayEvent, ErrorEvent, StreamEvent
 
@@ -48,10 +50,23 @@ def _exactly_one(schema: dict[str, Any]) -> None:
 
 
 class QueryRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_exactly_one)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one)
 
     query: str | None = None
     code: str | None = None
+    env: Env = Field(
+        default={},
+        description="environment variables for this run only (every cell the AI data "
+        "scientist runs in it), on top of the chat's: a name in both gets this value",
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        strict=True,  # a number: not "5", not true
+        description="the longest a cell of this run may run, in seconds, at most "
+        "SANDBOX_EXEC_TIMEOUT_S (its default)",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> "QueryRequest":
@@ -105,6 +120,8 @@ async def query(
     the connection) stops nothing; GET /chat/{chat_id}/runs/{run_id}/events resumes it, and
     POST /chat/{chat_id}/stop stops it."""
     streamed = stream or "text/event-stream" in request.headers.get("accept", "")
+    _check_timeout(body, settings.sandbox_exec_timeout_s)
+    options = RunOptions(env=body.env, timeout_s=body.timeout_s)
     if body.code is not None:
         code = body.code
         if len(code.encode()) > settings.max_code_bytes:
@@ -116,19 +133,37 @@ async def query(
             async def on_event(event: StreamEvent | DisplayEvent | ErrorEvent) -> None:
                 await emit("output", {"step": 1, **event.model_dump(mode="json")})
 
-            return await queries.run_code(chat, code, on_event)
+            return await queries.run_code(chat, code, on_event, options)
 
     else:
         question = body.query or ""
 
         async def work(emit: Emit) -> CodeResult | AgentReply:
-            return await agent.answer(chat, question, emit)
+            return await agent.answer(chat, question, emit, options)
 
     # Answers once the run is journaled: a busy chat is a plain 409, not a stream's error.
     run = await runs.start(chat.chat_id, work)
     if not streamed:
         return _json(await run.reply())
     return _event_stream(feed.follow(chat.chat_id, run.run_id, START))
+
+
+def _check_timeout(body: QueryRequest, most_s: float) -> None:
+    """A run's time limit past SANDBOX_EXEC_TIMEOUT_S is refused as the request's other
+    problems are (422, FastAPI's issues)."""
+    if body.timeout_s is not None and body.timeout_s > most_s:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("body", "timeout_s"),
+                    "msg": f"timeout_s is at most {most_s:g} seconds here "
+                    "(SANDBOX_EXEC_TIMEOUT_S); send less, or leave it out for that",
+                    "input": body.timeout_s,
+                    "ctx": {"le": most_s},
+                }
+            ]
+        )
 
 
 @router.get(

@@ -6,10 +6,11 @@ from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from gateway.api.deps import AuditDep, ChatDep, SessionsDep, SettingsDep, UserDep
+from gateway.api.errors import first_problem
 from gateway.api.openapi import errors
 from gateway.api.routes.files import disposition
 from gateway.audit import AuditAction
@@ -37,6 +38,8 @@ _FILE_PATH = "^[^\\u0000]*[^./\\u0000][^\\u0000]*$"
 
 
 class ImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     file_path: str = Field(
         description="a file in IMPORT_DIR, relative to it or absolute",
         # No NUL byte, and not only dots and slashes (a folder, never a file): both are 400.
@@ -182,7 +185,8 @@ async def upload_csv(
         try:
             body = ImportRequest.model_validate_json(await request.body())
         except ValidationError as e:
-            raise Unprocessable(f'send {{"file_path": "..."}}: {e.errors()[0]["msg"]}') from e
+            problem = first_problem(e, ImportRequest)
+            raise Unprocessable(f'send {{"file_path": "..."}}: {problem}') from e
         source = await asyncio.to_thread(open_import, settings.import_dir, body.file_path)
         with source.file as f:
             if source.size > settings.max_upload_bytes:
@@ -254,7 +258,8 @@ async def upload(
         try:
             body = ImportAnyRequest.model_validate_json(await request.body())
         except ValidationError as e:
-            raise Unprocessable(f'send {{"file_path": "..."}}: {e.errors()[0]["msg"]}') from e
+            problem = first_problem(e, ImportAnyRequest)
+            raise Unprocessable(f'send {{"file_path": "..."}}: {problem}') from e
         options = upload_options(
             delimiter if body.delimiter is None else body.delimiter,
             encoding if body.encoding is None else body.encoding,

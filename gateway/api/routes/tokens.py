@@ -1,7 +1,7 @@
 """Personal API tokens: create (shown once), list, revoke."""
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import AuditDep, IdentityDep, TokensDep, UserDep
 from gateway.api.openapi import errors
@@ -13,6 +13,8 @@ router = APIRouter(tags=["tokens"])
 
 
 class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=100)
     # None: the token lasts until it is revoked.
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)

@@ -111,17 +111,25 @@ class Executor:
             time.sleep(0.02)
         raise RuntimeError(f"the executor did not start; log:\n{self.log()}")
 
-    def run(self, code: str, timeout_s: float | None = None) -> Cell:
-        with self.stream(code, timeout_s) as lines:
+    def run(
+        self, code: str, timeout_s: float | None = None, env: dict[str, str] | None = None
+    ) -> Cell:
+        with self.stream(code, timeout_s, env=env) as lines:
             return Cell([EVENT_ADAPTER.validate_json(line) for line in lines])
 
     @contextlib.contextmanager
     def stream(
-        self, code: str, timeout_s: float | None = None, client: httpx.Client | None = None
+        self,
+        code: str,
+        timeout_s: float | None = None,
+        client: httpx.Client | None = None,
+        env: dict[str, str] | None = None,
     ) -> Iterator[Iterator[str]]:
         body: dict[str, Any] = {"code": code}
         if timeout_s is not None:
             body["timeout_s"] = timeout_s
+        if env is not None:
+            body["env"] = env
         with (client or self.client).stream("POST", "/execute", json=body) as response:
             assert response.status_code == 200, response.read()
             assert response.headers["content-type"] == "application/x-ndjson"

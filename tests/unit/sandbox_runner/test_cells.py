@@ -37,6 +37,15 @@ def test_stdin_is_empty_even_after_quit(executor: Executor) -> None:
     assert executor.run("input('name? ')").errors[0].ename == "EOFError"
 
 
+def test_a_cells_env_is_set_while_it_runs_and_gone_after(executor: Executor) -> None:
+    show = "import os\nprint(os.environ.get('TOKEN'), os.environ.get('HOME'))"
+    home = executor.run(show).stdout.split()[1]
+    cell = executor.run(show, env={"TOKEN": "t0k", "HOME": "/elsewhere"})
+    assert cell.stdout == "t0k /elsewhere\n"
+    # Set for the cell only: the next one has the kernel's own environment again.
+    assert executor.run(show).stdout == f"None {home}\n"
+
+
 def test_execution_count_increments_per_cell(executor: Executor) -> None:
     counts = [executor.run("pass").end.execution_count for _ in range(3)]
     assert counts == [1, 2, 3]

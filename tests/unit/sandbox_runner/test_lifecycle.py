@@ -156,6 +156,9 @@ def test_bad_requests_get_json_errors(executor: Executor) -> None:
     response = client.post("/execute", json={"code": "1", "timeout_s": -1})
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["timeout_s"]
     assert client.post("/execute", json={}).status_code == 422
+    response = client.post("/execute", json={"code": "1", "env": {"1X": "v"}})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["env"]
+    assert "not an environment variable name" in response.json()["detail"][0]["msg"]
     assert client.get("/nowhere").status_code == 404
     assert "detail" in client.get("/nowhere").json()
     assert client.get("/execute").status_code == 405

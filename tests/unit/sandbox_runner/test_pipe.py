@@ -44,7 +44,8 @@ MESSAGES: list[pipe.KernelMessage] = [
     pipe.reply_error(404, "variable 'x' not found"),
 ]
 COMMANDS: list[pipe.Command] = [
-    pipe.execute("1 + 1", 3, 12.5),
+    pipe.execute("1 + 1", 3, 12.5, {}),
+    pipe.execute("import os", 4, 13, {"TOKEN": "abc", "EMPTY": ""}),
     pipe.variable_request("df", 0, 100, 12.5),
     pipe.csv_request("df", 12),
     pipe.load_csv_request("/workspace/a.csv", "a.csv", "a", 12.5),
@@ -100,6 +101,9 @@ def test_an_unknown_or_malformed_command_is_refused() -> None:
         pipe.read_command(b'{"op": "shutdown"}')
     with pytest.raises(ValueError, match="lacks count"):
         pipe.read_command(b'{"op": "execute", "code": "1", "started_at": 1.0}')
+    forged = {"op": "execute", "code": "1", "count": 1, "started_at": 1.0, "env": {"A": 1}}
+    with pytest.raises(ValueError, match=re.escape("env['A'] is not str")):
+        pipe.read_command(json.dumps(forged).encode())
 
 
 def test_the_kernels_variable_info_has_the_fields_of_the_protocols() -> None:

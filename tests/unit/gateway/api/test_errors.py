@@ -33,7 +33,8 @@ def test_a_wrong_method_names_every_method_of_the_path(client: TestClient) -> No
 
 
 def test_a_body_over_the_limit_is_a_413_with_its_code(client: TestClient) -> None:
-    response = client.post("/query/chat_20260101_000000_abcd", content=b"x" * 200_000)
+    # Past MAX_CODE_BYTES and the room left for a run's env (shared.env.MAX_TOTAL_BYTES).
+    response = client.post("/query/chat_20260101_000000_abcd", content=b"x" * 1_000_000)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
     assert "MAX_CODE_BYTES" in response.json()["detail"]

@@ -143,3 +143,18 @@ async def test_nothing_is_journaled_for_a_deleted_chat(store: ChatStore, chat: C
     await store.delete(chat)
     with pytest.raises(NotFound):
         await store.begin_query(chat, CodeRecord(code="1", status="running"), "t", 60, "1")
+
+
+async def test_a_chats_env_is_kept_and_left_out_of_its_summary(
+    store: ChatStore, redis: Redis
+) -> None:
+    env = {"API_URL": "https://example.test", "EMPTY": "", "TEXT": 'quote " and ✓'}
+    made = await store.create("user-1", env=env)
+    assert made.env == env
+    found = await store.get("user-1", made.chat_id)
+    assert found.env == env
+    assert [chat.env for chat in await store.for_user("user-1")] == [env]
+    assert "env" not in found.summary().model_dump()
+    # A chat made before chats had env reads as one without.
+    await redis.hdel(keys.chat(made.chat_id), "env")
+    assert (await store.get("user-1", made.chat_id)).env == {}
