@@ -68,6 +68,6 @@ lint: ## ruff lint and format check, mypy --strict, shellcheck over deploy/ and 
 	@command -v shellcheck >/dev/null || { echo "lint: shellcheck is missing: make deps (or apt-get install shellcheck)" >&2; exit 1; }
 	shellcheck --external-sources $(SHELL_SCRIPTS)
 
-bench: deps ## Measure warm and cold round trips through the gateway
+bench: deps ## Measure round trips, memory and load through the gateway (BENCH_ARGS: bench's options)
 	@deploy/images.sh sandbox
-	$(PYTHON) -m bench
+	$(PYTHON) -m bench $(BENCH_ARGS)

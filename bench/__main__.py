@@ -11,6 +11,9 @@ Parts (--parts, --skip):
   memory:  --chats chats with a pandas frame, idle, each sandbox's memory (docker stats)
   load:    wrk with 1, 10, 20 and 50 clients over those chats, for each GATEWAY_WORKERS count:
            req/s, p50, p99, errors and the gateway's CPU ms per query
+  images:  the sandbox image (SANDBOX_IMAGE) beside --compare-image: image size, a chat's idle
+           memory after its first 1+1, create_chat + first 1+1 (cold), a first `import pandas`;
+           --cold chats on each, under --load-runtime (runs when --compare-image is given)
 
 memory and load share their chats and run under one runtime (--load-runtime). The pandas frame
 is loaded before the load runs, so those measure chats holding data, as in use, and the memory
@@ -29,7 +32,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import docker
+from docker.errors import ImageNotFound
 
+from bench.images import COMPARED, measure_images
 from bench.jupyter_peer import measure_jupyter
 from bench.latency import measure_latency
 from bench.load import measure_load, open_chats, require_wrk, run_in_each, warm_up
@@ -40,7 +45,7 @@ from gateway.sandbox.manager import LABEL_DATA_DIR, LABEL_POOL
 from tests.gateway_process import GatewayProcess, remove_deployment
 from tests.services import redis_server
 
-PARTS = ("latency", "pool", "jupyter", "memory", "load")
+PARTS = ("latency", "pool", "jupyter", "memory", "load", "images")
 
 
 def comma_list(text: str) -> list[str]:
@@ -49,10 +54,19 @@ def comma_list(text: str) -> list[str]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default=",".join(PARTS), help="parts to run, of %(default)s")
+    parser.add_argument(
+        "--parts",
+        default="",
+        help=f"parts to run, of {','.join(PARTS)} (default: all, images only with --compare-image)",
+    )
     parser.add_argument("--skip", default="", help="parts to leave out, e.g. load,memory")
     parser.add_argument("--warm", type=int, default=1000, help="warm round trips (and Jupyter's)")
-    parser.add_argument("--cold", type=int, default=20, help="cold create-and-run round trips")
+    parser.add_argument(
+        "--cold",
+        type=int,
+        default=20,
+        help="cold create-and-run round trips; images: chats per image",
+    )
     parser.add_argument("--state", type=int, default=5, help="checkpoint and restore rounds")
     parser.add_argument("--pool", type=int, default=20, help="first results from the pool")
     parser.add_argument(
@@ -64,21 +78,33 @@ def parse_args() -> argparse.Namespace:
         "--load-runtime",
         default="auto",
         choices=["auto", "runsc", "runc"],
-        help="memory and load: the sandboxes' runtime (auto: the gateway's default, runsc where "
-        "the engine has it)",
+        help="memory, load and images: the sandboxes' runtime (auto: the gateway's default, runsc "
+        "where the engine has it)",
+    )
+    parser.add_argument(
+        "--compare-image",
+        default="",
+        help="images: the sandbox image to compare SANDBOX_IMAGE (or :latest) with, such as "
+        "ai-data-scientist/sandbox:before",
     )
     parser.add_argument("--chats", type=int, default=50, help="memory and load: chats")
     parser.add_argument("--clients", default="1,10,20,50", help="load: concurrent clients")
     parser.add_argument("--workers", default="1,2", help="load: GATEWAY_WORKERS values")
     parser.add_argument("--duration", type=float, default=10.0, help="load: seconds per row")
-    parser.add_argument("--idle", type=float, default=3.0, help="memory: seconds idle first")
+    parser.add_argument(
+        "--idle", type=float, default=3.0, help="memory, images: seconds idle first"
+    )
     args = parser.parse_args()
-    args.parts = [p for p in comma_list(args.parts) if p not in comma_list(args.skip)]
+    default = [p for p in PARTS if p != "images" or args.compare_image]
+    wanted = comma_list(args.parts) or default
+    args.parts = [p for p in wanted if p not in comma_list(args.skip)]
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; the parts are {', '.join(PARTS)}")
     args.clients = [int(n) for n in comma_list(args.clients)]
     args.workers = [int(n) for n in comma_list(args.workers)]
+    if "images" in args.parts and not args.compare_image:
+        parser.error("the images part compares two images: name the other with --compare-image")
     if "load" in args.parts and max(args.clients) > args.chats:
         parser.error("every client needs a chat of its own: --clients at most --chats")
     return args
@@ -129,6 +155,25 @@ def measure_memory(
     results.memory["pandas + a 1000-row DataFrame"] = chats_mib(client, chat_ids)
 
 
+def measure_image_pair(
+    env: dict[str, str], client: docker.DockerClient, args: argparse.Namespace, results: Results
+) -> None:
+    """Images: one gateway whose chats are made on either image (see bench.images)."""
+    log_dir = Path(env["DATA_DIR"]) / "gateway-images"
+    log_dir.mkdir()
+    both = {
+        **env,
+        "SANDBOX_RUNTIME": args.load_runtime,
+        "SANDBOX_IMAGES": f"{COMPARED}={args.compare_image}",
+    }
+    with GatewayProcess(both, log_dir) as gateway:
+        results.images_runtime = gateway.client.get("/health").json()["sandbox_runtime"]
+        results.idle_s = args.idle
+        results.images = measure_images(
+            gateway, client, env["SANDBOX_IMAGE"], args.compare_image, args.cold, args.idle
+        )
+
+
 @contextmanager
 def started_gateway(env: dict[str, str], log_dir: Path) -> Iterator[GatewayProcess]:
     log_dir.mkdir()
@@ -152,6 +197,12 @@ def main() -> None:
         require_wrk()
     data_dir = Path(tempfile.mkdtemp(prefix="ads-bench-", dir="/tmp"))
     client = docker.from_env()
+    image = os.environ.get("SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest")
+    for name in [image, args.compare_image] if "images" in args.parts else []:
+        try:
+            client.images.get(name)
+        except ImageNotFound:
+            raise SystemExit(f"bench: no image {name} in this Docker engine") from None
     registered = set(client.info().get("Runtimes") or {})
     results = Results(machine="")
     results.runtimes = [r for r in comma_list(args.runtimes) if r in registered]
@@ -163,9 +214,7 @@ def main() -> None:
                 "REDIS_URL": redis.url,
                 "AUTH_MODE": "local",
                 "LOCAL_AUTH_TOKEN": "bench-" + os.urandom(8).hex(),
-                "SANDBOX_IMAGE": os.environ.get(
-                    "SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest"
-                ),
+                "SANDBOX_IMAGE": image,
                 # Only the pool part has one: elsewhere it would turn cold starts warm and keep
                 # sandboxes busy starting beside what is measured.
                 "SANDBOX_POOL_SIZE": "0",
@@ -196,11 +245,14 @@ def main() -> None:
                 results.jupyter = measure_jupyter(args.warm, data_dir / "jupyter-kernel.log")
             if "memory" in args.parts or "load" in args.parts:
                 measure_chats(env, client, args, results)
+            if "images" in args.parts:
+                measure_image_pair(env, client, args, results)
     finally:
         remove_deployment(client, data_dir)
 
     measured = [*results.latency]
-    measured += [results.chats_runtime] if results.chats_runtime not in ("", *measured) else []
+    for runtime in (results.chats_runtime, results.images_runtime):
+        measured += [runtime] if runtime not in ("", *measured) else []
     results.machine = (
         f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, Docker {client.version()['Version']}; "

@@ -5,6 +5,7 @@ this run met it."""
 import statistics
 from dataclasses import dataclass, field
 
+from bench.images import ImageSide, image_lines
 from bench.latency import percentile
 from bench.load import LoadRun
 
@@ -57,6 +58,8 @@ class Results:
     load: list[LoadRun] = field(default_factory=list)
     idle_s: float = 0.0
     memory: dict[str, list[float]] = field(default_factory=dict)
+    images_runtime: str = ""
+    images: list[ImageSide] = field(default_factory=list)
 
 
 def _verdict(failed: list[str]) -> str:
@@ -169,4 +172,6 @@ def report(results: Results) -> str:
         lines += _load_lines(results)
     if results.memory:
         lines += _memory_lines(results)
+    if results.images:
+        lines += image_lines(results.images, results.images_runtime, results.idle_s)
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import sys
 import time
 
 import sandbox_runner
-from sandbox_runner import pipe
+from sandbox_runner import oom, pipe
 from sandbox_runner.strays import kill_strays
 
 READY_TIMEOUT_S = 30.0
@@ -52,6 +52,10 @@ class KernelProcess:
         self.restore_errors: dict[str, str] = {}
         self.variables: list[pipe.VariableInfo] = []
         self.kill_reason: str | None = None
+        # The memory cgroup's OOM-kill count before the latest command (None: none to read),
+        # and the kernel's peak memory once it is reaped: what says whether a SIGKILL was an OOM.
+        self._oom_kills = oom.oom_kill_count()
+        self._peak_bytes: int | None = None
         self._closed = False
         self._command_fd = command_fd
         self._reader = pipe.LineReader(message_fd)
@@ -147,9 +151,21 @@ class KernelProcess:
                     return
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        """Whether it still runs. Looked at without reaping it (WNOWAIT), so that its death's
+        resource usage is still there for wait_exit."""
+        if self.process.returncode is not None:
+            return False
+        try:
+            flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+            return os.waitid(os.P_PID, self.process.pid, flags) is None
+        except ChildProcessError:  # reaped this moment by wait_exit on another thread
+            return False
 
     def send(self, command: pipe.Command) -> None:
+        if self._oom_kills is not None:
+            # From now on: an OOM kill of some other process (a child of an earlier cell) is
+            # not this command's.
+            self._oom_kills = oom.oom_kill_count()
         try:
             pipe.write_all(self._command_fd, pipe.encode(command))
         except OSError as e:
@@ -176,11 +192,40 @@ class KernelProcess:
 
     def wait_exit(self) -> str:
         """Wait briefly for the process to end and describe how it did."""
-        try:
-            self.process.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
+        self._reap(timeout=1.0)
+        if self.process.returncode is None:
             return "the Python kernel closed its pipe but did not exit"
-        return self.kill_reason or describe_exit(self.process.returncode)
+        if self.kill_reason is not None:
+            return self.kill_reason
+        if self.process.returncode == -signal.SIGKILL:
+            return oom.describe_sigkill(self._oom_killed(), self._peak_bytes)
+        return describe_exit(self.process.returncode)
+
+    def _reap(self, timeout: float) -> None:
+        """Wait up to `timeout` s for the process to end, keeping its peak memory: wait4, as
+        Popen's own wait drops the resource usage, then Popen is told the status."""
+        deadline = time.monotonic() + timeout
+        while self.process.returncode is None:
+            try:
+                pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.process.wait()
+                return
+            if pid:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
+                self._peak_bytes = usage.ru_maxrss * 1024  # Linux counts it in KiB
+                return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
+
+    def _oom_killed(self) -> bool | None:
+        """Whether the memory cgroup OOM-killed something since the latest command; None when
+        it shows no count."""
+        if self._oom_kills is None:
+            return None
+        count = oom.oom_kill_count()
+        return None if count is None else count > self._oom_kills
 
     def interrupt(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -213,11 +258,6 @@ def describe_exit(returncode: int) -> str:
     if returncode >= 0:
         return f"the Python kernel exited with code {returncode}"
     number = -returncode
-    if number == signal.SIGKILL:
-        return (
-            "the Python kernel was killed by SIGKILL "
-            "(likely out of memory: the sandbox's memory limit was reached)"
-        )
     try:
         name = signal.Signals(number).name
     except ValueError:

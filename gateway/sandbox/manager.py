@@ -83,6 +83,8 @@ INSTALL_OUTPUT_BYTES = 32 * 1024
 # only the installer, which runs pip and nothing else, writes it.
 PACKAGES_FOLDER = "chat-packages"
 
+# 128 + SIGKILL: the container's init was killed, or exited saying its child was.
+_KILLED_EXIT_CODE = 137
 ENV_CHAT_ID = "EXECUTOR_CHAT_ID"
 ENV_SECRET = "EXECUTOR_SECRET"
 ENV_WARM_IMPORTS = "EXECUTOR_WARM_IMPORTS"
@@ -883,14 +885,22 @@ class SandboxManager:
         if container is None:
             return "its container was removed"
         state = container.attrs.get("State", {})
-        if state.get("OOMKilled"):
+        code = state.get("ExitCode")
+        # Docker (20.10) sets OOMKilled when anything in the container was OOM-killed during
+        # its run, such as a kernel the executor replaced long before (runc): it is taken for
+        # the container's end only when that end was a SIGKILL too. Under gVisor an OOM always
+        # kills the whole container, so there it is exact; under runc a `docker kill` after an
+        # earlier kernel OOM still reads as one.
+        if state.get("OOMKilled") and code == _KILLED_EXIT_CODE:
             return (
                 f"it ran out of memory (the sandbox's limit is "
                 f"{self._settings.sandbox_memory_limit}, SANDBOX_MEMORY_LIMIT)"
             )
         if state.get("Running"):
             return "its executor stopped answering"
-        return f"its container stopped (exit code {state.get('ExitCode')})"
+        if code == _KILLED_EXIT_CODE:
+            return f"its container was killed (exit code {code}, SIGKILL)"
+        return f"its container stopped (exit code {code})"
 
     async def poll(self, chat_id: str) -> str | None:
         """The container's Docker status ("running", "exited", ...) or None when there is none."""

@@ -58,18 +58,27 @@ while True:
     assert quick_gateway.run(quick_chat, "kept")["result"] == "yes"
 
 
+_SIGKILL_ITSELF = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+
+
 @pytest.mark.parametrize(
-    "code",
-    ["import os\nos._exit(1)", "import ctypes\nctypes.string_at(0)"],
-    ids=["os-exit", "segfault"],
+    ("code", "reason"),
+    [
+        ("import os\nos._exit(1)", "the Python kernel exited with code 1"),
+        ("import ctypes\nctypes.string_at(0)", "killed by SIGSEGV (segmentation fault)"),
+        (_SIGKILL_ITSELF, "killed by SIGKILL (signal 9)"),
+    ],
+    ids=["os-exit", "segfault", "sigkill"],
 )
 def test_kernel_that_dies_gets_an_error_reply_and_chat_works(
-    gateway: GatewayProcess, chat_id: str, code: str
+    gateway: GatewayProcess, chat_id: str, code: str, reason: str
 ) -> None:
     gateway.run(chat_id, "answer = 42")
     reply = gateway.run(chat_id, code)
     assert reply["status"] == "crashed"
-    assert reply["error"] is not None
+    assert reason in reply["error"]["evalue"]
+    # A signal is named as one: nothing says memory unless the memory cgroup does.
+    assert "memory" not in reply["error"]["evalue"]
     assert reply["kernel"]["restarted"] is True
     assert reply["kernel"]["state"] == "restored"
     assert gateway.run(chat_id, "answer")["result"] == "42"
@@ -107,8 +116,17 @@ def test_memory_bomb_is_killed_and_state_restored(
     tight_gateway.run(tight_chat, "before = 'safe'")
     reply = tight_gateway.run(tight_chat, "hog = [bytearray(16 * 1024 * 1024) for _ in range(64)]")
     assert reply["status"] == "crashed"
-    assert "memory" in reply["error"]["evalue"]
+    # Said by the executor from its memory cgroup (runc: only the kernel dies) or by the
+    # gateway from Docker's record (gVisor: the whole sandbox dies).
+    assert "out of memory" in reply["error"]["evalue"]
+    assert "256" in reply["error"]["evalue"]  # the limit
     assert reply["kernel"]["state"] == "restored"
+    assert tight_gateway.run(tight_chat, "before")["result"] == "safe"
+    # The OOM kill counted once is not blamed for a later SIGKILL the code sends itself.
+    killed = tight_gateway.run(tight_chat, _SIGKILL_ITSELF)
+    assert killed["status"] == "crashed"
+    assert "killed by SIGKILL (signal 9)" in killed["error"]["evalue"]
+    assert "memory" not in killed["error"]["evalue"]
     assert tight_gateway.run(tight_chat, "before")["result"] == "safe"
 
 

@@ -65,10 +65,12 @@ def test_segfault_is_reported_as_a_crash_and_the_next_cell_works(executor: Execu
     assert executor.run("'alive'").displays[0].data["text/plain"] == "'alive'"
 
 
-def test_sigkill_is_explained_as_probably_out_of_memory(executor: Executor) -> None:
+def test_sigkill_from_user_code_is_named_as_a_signal_not_memory(executor: Executor) -> None:
     cell = executor.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
     assert cell.end.status == "crashed"
-    assert "SIGKILL" in cell.errors[0].evalue and "out of memory" in cell.errors[0].evalue
+    assert "killed by SIGKILL (signal 9)" in cell.errors[0].evalue
+    assert "memory" not in cell.errors[0].evalue
+    assert "memory" not in cell.end.kernel.reason
 
 
 def test_kernel_that_died_while_idle_is_replaced_by_the_next_execute(executor: Executor) -> None:
