@@ -20,6 +20,9 @@ from tests.services import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+START_TIMEOUT_S = 90
+
+
 class GatewayProcess:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = {**os.environ, **env, "PORT": str(free_port())}
@@ -46,7 +49,9 @@ class GatewayProcess:
             stderr=log,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
+        # Generous: on this 2-core VM, with three test workers starting gateways and sandboxes at
+        # once, a worker process has taken over 25 s to import the app (seen in CI-like runs).
+        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
                 if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:

@@ -170,7 +170,7 @@ def test_a_querys_env_and_time_limit_reach_every_cell_it_runs(
         assert time.monotonic() - started < 20
         assert "stops a cell after 2 seconds" in system_prompt(llm.requests[0])
         # The run's value was for that run: the chat's is back.
-        assert agent_gateway.run(chat, "import os\nos.environ['REGION']")["result"] == "'eu'"
+        assert agent_gateway.run(chat, "import os\nos.environ['REGION']")["result"] == "eu"
 
 
 def test_step_limit_is_said_not_failed(

@@ -94,7 +94,7 @@ def test_files_are_moved_and_renamed_within_the_workspace(
     reply = gateway.run(
         chat_id, "open('archive/s.csv', 'a').write('3\\n')\nopen('archive/s.csv').read()"
     )
-    assert reply["result"] == repr("b\n2\n3\n")
+    assert reply["result"] == "b\n2\n3\n"
 
 
 def test_the_workspace_downloads_as_one_zip(

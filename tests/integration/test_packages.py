@@ -192,7 +192,7 @@ def test_a_chat_on_a_second_image(
         listed = {c["chat_id"]: c["image"] for c in gateway.client.get("/chats").json()}
         assert listed[chat_id] == "variant"
         reply = gateway.run(chat_id, "open('/marker').read().strip()")
-        assert reply["result"] == repr(MARKER), reply
+        assert reply["result"] == MARKER, reply
         container = docker_client.containers.get(f"ads-{chat_id}")
         assert container.attrs["Config"]["Image"] == variant_image
     finally:

@@ -218,7 +218,7 @@ def test_concurrent_claims_from_two_processes_never_share_a_sandbox(
     assert earlier_pool_id not in claimed
     for gateway, chat in zip(gateways, chats, strict=True):
         other = second if gateway is pooled else pooled
-        assert other.run(chat, "mine")["result"] == repr(chat)
+        assert other.run(chat, "mine")["result"] == chat
         assert [v["name"] for v in other.client.get(f"/variables/{chat}").json()] == ["mine"]
         gateway.client.delete(f"/chat/{chat}")
 
