@@ -237,3 +237,13 @@ def test_plotly_figures_come_as_plotly_json(executor: Executor) -> None:
         figure = display.data["application/vnd.plotly.v1+json"]
         assert isinstance(figure, dict)
         assert figure["data"][0]["type"] == "bar" and figure["data"][0]["y"] == [1, 2]
+
+
+def test_an_idle_kernel_has_imported_none_of_the_data_stack(executor: Executor) -> None:
+    loaded = executor.value(
+        "import sys\n"
+        "sorted(m for m in ('numpy', 'pandas', 'matplotlib', 'PIL', 'plotly', 'polars', 'duckdb',\n"
+        "    'cv2', 'sympy', 'skimage', 'xarray', 'networkx', 'bs4', 'lxml', 'jedi', 'scipy')\n"
+        "    if m in sys.modules)"
+    )
+    assert loaded == "[]"
