@@ -2,8 +2,9 @@
 # What the test suite needs on the host besides Docker: the project's Python packages (with the
 # test extras), a redis-server binary, which the tests start themselves on a free port, Debian's
 # chromium, which the browser tests drive through Playwright (no browser download), Debian's
-# package of the shell linter that `make lint` runs, and wrk, the HTTP load generator `make bench`
-# drives the gateway with.
+# package of the shell linter that `make lint` runs, wrk, the HTTP load generator `make bench`
+# drives the gateway with, and plotly.js in the page's static folder (deploy/plotly-js.sh), for the
+# gateways the tests run from source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=.pytest_cache/.deps-stamp
@@ -40,3 +41,4 @@ fi
 if ! command -v wrk >/dev/null; then
   debian_install wrk
 fi
+deploy/plotly-js.sh

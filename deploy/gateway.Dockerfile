@@ -24,8 +24,10 @@ COPY --from=packages /opt/venv /opt/venv
 
 WORKDIR /app
 COPY shared/ /app/shared/
+# static/vendor/ (plotly.js, put there by deploy/plotly-js.sh, not in git) comes with the rest.
 COPY gateway/ /app/gateway/
-RUN python -m compileall -q /app
+RUN test -s /app/gateway/web/static/vendor/plotly.min.js \
+    && python -m compileall -q /app
 
 EXPOSE 8018
 CMD ["python", "-m", "gateway"]

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the project's images: ai-data-scientist/sandbox, ai-data-scientist/gateway and
 # ai-data-scientist/redis (all tagged latest). Starts a Docker engine if none answers, fills the
-# wheelhouse with the host's pip, and builds FROM python:3.11-slim / debian:bookworm-slim where they
-# can be had, else FROM a local stand-in bootstrapped from Debian packages. With nothing changed,
-# a rerun takes seconds: the wheelhouse is stamped and the engine's layer cache does the rest.
+# wheelhouse with the host's pip, vendors plotly.js for the gateway's page (deploy/plotly-js.sh),
+# and builds FROM python:3.11-slim / debian:bookworm-slim where they can be had, else FROM a local
+# stand-in bootstrapped from Debian packages. With nothing changed, a rerun takes seconds: the
+# wheelhouse is stamped and the engine's layer cache does the rest.
 #
 # Usage: deploy/images.sh [sandbox] [gateway] [redis]   (default: all three)
 # Env: PYTHON_BASE_IMAGE, REDIS_BASE_IMAGE (use these bases as they are, no detection),
@@ -114,6 +115,10 @@ build() {
         if docker image rm "$old" >/dev/null 2>&1; then log "removed the replaced image ${old:7:12}"; fi
     fi
 }
+
+# The gateway's page draws plotly figures with plotly.js, vendored into its static folder (which
+# the image copies) from the npm registry, checked against a pinned hash.
+if wants gateway; then "$DEPLOY_DIR/plotly-js.sh"; fi
 
 # The Python images install everything from the wheelhouse, so they build without network.
 for name in "${names[@]}"; do

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.gateway_process import GatewayProcess
 
@@ -12,6 +12,25 @@ LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # The e2e gateway's MAX_UPLOAD_BYTES: small, so a file past it is quick to send.
 MAX_UPLOAD_BYTES = 200_000
+
+
+# Content-Security-Policy violations, kept in the page as they happen (an init script runs before
+# the page's own and is not subject to its policy).
+RECORD_CSP_VIOLATIONS = """
+window.violations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.violations.push(`${e.violatedDirective} ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+def record_csp_violations(page: Page) -> None:
+    """From the next load on, `csp_violations(page)` lists what the page's policy refused."""
+    page.add_init_script(RECORD_CSP_VIOLATIONS)
+
+
+def csp_violations(page: Page) -> list[str]:
+    violations: list[str] = page.evaluate("window.violations")
+    return violations
 
 
 def sign_in(page: Page, gateway: GatewayProcess) -> None:
@@ -33,3 +52,21 @@ def chat_id(page: Page) -> str:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def hover_plotly(page: Page, plot: Locator, target: Locator, text: str) -> None:
+    """Points at `target` in a plotly figure until its hover label shows `text`. plotly.js may
+    still be laying the figure out (it redraws once it knows its box's size) when the marks are
+    first there; a pointer that came too early is moved off and back."""
+    label = plot.locator(".hoverlayer")
+    for _ in range(10):
+        box = target.bounding_box()
+        assert box
+        page.mouse.move(0, 0)
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        try:
+            expect(label).to_contain_text(text, timeout=1_000)
+            return
+        except AssertionError:
+            continue
+    expect(label).to_contain_text(text)

@@ -13,8 +13,10 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 STATIC_DIR = WEB_DIR / "static"
 
 # Only our own files run and style the page; pictures may also be data: and blob: URLs (figures
-# arrive base64-encoded). HTML from a sandbox is never inserted as HTML: the page rebuilds only
-# its tables, from text (static/sanitize.js), and this policy would refuse anything else anyway.
+# arrive base64-encoded, SVG displays are shown as data: pictures). HTML from a sandbox is never
+# inserted as HTML: the page rebuilds only its tables, from text (static/sanitize.js), and this
+# policy would refuse anything else anyway. plotly.js, served from static/vendor/, runs under the
+# same policy, no eval and no inline style (static/plotly-figure.js says how).
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",

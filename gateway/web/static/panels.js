@@ -4,7 +4,8 @@
 import { api, archiveUrl, exportUrl, listedFileUrl, variableCsvUrl } from "./api.js";
 import { fill, formatBytes, formatDate, formatShape, h, icon } from "./dom.js";
 import { confirmAction, openDialog } from "./dialogs.js";
-import { cellText, errorCard } from "./render.js";
+import { cellText } from "./outputs.js";
+import { errorCard } from "./render.js";
 
 const PAGE_ROWS = 100;
 const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);

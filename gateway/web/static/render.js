@@ -6,10 +6,7 @@ import { formatBytes, formatShape, formatTime, h, icon } from "./dom.js";
 import { errorTitle } from "./errors.js";
 import { codeBlock } from "./highlight.js";
 import { renderMarkdown } from "./markdown.js";
-import { tableFromHtml } from "./sanitize.js";
-
-const IMAGE_FILE = /\.(png|jpe?g|gif|webp)$/i;
-const BASE64 = /^[A-Za-z0-9+/=\s]+$/;
+import { cellText, displayOutput, pathResolver } from "./outputs.js";
 
 const STEP_LIMIT = "Stopped at the step limit (LLM_MAX_STEPS).";
 
@@ -26,11 +23,6 @@ function when(iso) {
   const text = iso ? formatTime(iso) : formatTime(new Date().toISOString());
   const title = iso ? new Date(iso).toLocaleString() : null;
   return h("time", { class: "when", datetime: iso || null, title }, text);
-}
-
-/** Where a relative path in an answer ("plot_1.png") points: the chat's file. */
-export function pathResolver(chatId) {
-  return (path) => (/^[\w][\w./ -]*$/.test(path) && !path.includes("..") ? fileUrl(chatId, path) : null);
 }
 
 export function userMessage(text, createdAt) {
@@ -70,40 +62,6 @@ export function stopped(entry) {
 
 export function working(text) {
   return h("div", { class: "working" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
-}
-
-// The figure's file, when it has one, is offered for download with the step's other files.
-function figure(src, filename) {
-  const img = h("img", { src, alt: filename || "figure", loading: "lazy" });
-  const fig = h("figure", { class: "output-figure" }, img);
-  img.addEventListener("error", () => {
-    fig.replaceChildren(
-      h(
-        "p",
-        { class: "muted small-print" },
-        `${filename || "This figure"} is no longer in the workspace ` +
-          "(the session was restarted or the file deleted).",
-      ),
-    );
-  });
-  return fig;
-}
-
-/** One rich output: a DataFrame table, a figure, or the value's text. */
-export function displayOutput(event, chatId) {
-  const data = event.data || {};
-  if (data["text/html"]) {
-    const table = tableFromHtml(data["text/html"]);
-    if (table) return h("div", { class: "output-table" }, table);
-  }
-  if (data["image/png"] && BASE64.test(data["image/png"])) {
-    return figure(`data:image/png;base64,${data["image/png"].replace(/\s/g, "")}`, event.filename);
-  }
-  if (event.filename && IMAGE_FILE.test(event.filename)) {
-    return figure(fileUrl(chatId, event.filename), event.filename);
-  }
-  if (data["text/plain"] !== undefined) return h("pre", { class: "output-value" }, data["text/plain"]);
-  return null;
 }
 
 /** A step: the code that ran and everything it produced, filled live or from a result. */
@@ -365,10 +323,4 @@ export function packagesMessage(entry) {
   const names = (entry.installed || []).join(", ") || "nothing new";
   const text = h("span", {}, `Packages installed · ${names}`);
   return h("div", { class: "turn-divider" }, text, when(entry.created_at));
-}
-
-export function cellText(value) {
-  if (value === null || value === undefined) return "";
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
 }
