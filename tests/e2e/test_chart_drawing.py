@@ -389,7 +389,8 @@ def test_rich_displays_pick_the_richest_safe_type(harness: Page) -> None:
             {"index": 0, "city": "<b>Paris</b>", "rentals": 120.5},
             {"index": 1, "city": "Lyon", "rentals": None},
         ],
-        "total": 10,
+        "total_rows": 10,
+        "truncated": True,
     }
     html = "<table><tr><td>html loses</td></tr></table>"
     table = show(

@@ -160,7 +160,7 @@ function plotlyFallback(reason, event, chatId) {
 
 /**
  * A Table Schema resource (pandas' `orient="table"`: schema.fields, data rows) as a table, the
- * primary key's columns as row headers; `total`, when the rows were cut, is the whole count.
+ * primary key's columns as row headers; `total_rows`, when the rows were cut, is the whole count.
  */
 function dataResourceTable(resource) {
   const fields = resource.schema?.fields;
@@ -192,7 +192,7 @@ function dataResourceTable(resource) {
   );
   const table = h("table", { class: "frame" }, h("thead", {}, head), h("tbody", {}, body));
   const wrap = h("div", { class: "table-wrap" }, table);
-  const total = Number.isInteger(resource.total) ? resource.total : rows.length;
+  const total = Number.isInteger(resource.total_rows) ? resource.total_rows : rows.length;
   if (total > shown.length) {
     wrap.append(h("p", { class: "table-note" }, `${shown.length.toLocaleString()} of ${total.toLocaleString()} rows`));
   }
