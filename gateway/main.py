@@ -176,9 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sandboxes,
             coordination,
             usage,
-            auth.users,
-            auth.sessions,
-            auth.tokens,
+            auth,
             stops,
         )
         adopted = await sandboxes.adopt()

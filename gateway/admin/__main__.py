@@ -66,9 +66,7 @@ async def _run(args: argparse.Namespace) -> int:
             manager,
             coordination,
             UsageStore(redis),
-            auth.users,
-            auth.sessions,
-            auth.tokens,
+            auth,
             stops=None,
         )
         audit = AuditLog(redis, settings.audit_retention_days)

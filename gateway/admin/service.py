@@ -9,11 +9,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from gateway.auth.admins import Admins
-from gateway.auth.authenticator import LOCAL_USER, LOCAL_USER_ID
-from gateway.auth.sign_in_sessions import SessionStore
-from gateway.auth.tokens import TokenStore
-from gateway.auth.users import User, UserStore
+from gateway.auth.authenticator import LOCAL_USER_ID, Authenticator
+from gateway.auth.users import User
 from gateway.chats.removal import delete_chat
 from gateway.chats.store import Chat, ChatStore, ChatSummary
 from gateway.runs.stops import RunStops
@@ -80,9 +77,7 @@ class AdminService:
         sandboxes: SandboxManager,
         coordination: SandboxCoordination,
         usage: UsageStore,
-        users: UserStore,
-        sessions: SessionStore | None,
-        tokens: TokenStore,
+        auth: Authenticator,
         stops: RunStops | None,
     ) -> None:
         self._local = settings.effective_auth_mode == "local"
@@ -91,16 +86,8 @@ class AdminService:
         self._sandboxes = sandboxes
         self._coordination = coordination
         self._usage = usage
-        self._users = users
-        self._sessions = sessions
-        self._tokens = tokens
+        self._auth = auth
         self._stops = stops
-        self._admins = Admins(settings)
-
-    async def _profile(self, user_id: str) -> User | None:
-        if self._local:
-            return LOCAL_USER if user_id == LOCAL_USER_ID else None
-        return await self._users.get(user_id)
 
     async def users(self) -> list[UserRow]:
         """Every user seen here, most recently seen first."""
@@ -111,7 +98,7 @@ class AdminService:
         owners = await self._chats.owners(running)
         rows = []
         for user_id in sorted(known, key=lambda u: known[u], reverse=True):
-            profile = await self._profile(user_id)
+            profile = await self._auth.user(user_id)
             if profile is None:
                 continue  # a user of the other sign-in mode
             usage = await self._usage.of(user_id)
@@ -120,7 +107,7 @@ class AdminService:
                     id=user_id,
                     login=profile.login,
                     name=profile.name,
-                    admin=self._admins.includes(profile),
+                    admin=self._auth.admins.includes(profile),
                     blocked=profile.blocked,
                     chats=await self._chats.count_for_user(user_id),
                     running_sandboxes=sum(1 for owner in owners.values() if owner == user_id),
@@ -197,7 +184,7 @@ class AdminService:
         return chat
 
     async def _known_user(self, user_id: str) -> User:
-        profile = await self._profile(user_id)
+        profile = await self._auth.user(user_id)
         if profile is None:
             raise NotFound(f"user '{user_id}' not found")
         return profile
@@ -205,19 +192,19 @@ class AdminService:
     async def revoke(self, user_id: str) -> Revoked:
         """End every sign-in session and delete every API token of the user."""
         await self._known_user(user_id)
-        sessions = 0 if self._sessions is None else await self._sessions.revoke_all(user_id)
+        sessions = await self._auth.sessions.revoke_all(user_id)
         return Revoked(
-            user_id=user_id, sessions=sessions, tokens=await self._tokens.revoke_all(user_id)
+            user_id=user_id, sessions=sessions, tokens=await self._auth.tokens.revoke_all(user_id)
         )
 
     async def set_blocked(self, user_id: str, blocked: bool) -> User:
         profile = await self._known_user(user_id)
         if self._local:
             raise InvalidInput("local mode has one user, its admin, who cannot be blocked")
-        if blocked and self._admins.includes(profile):
+        if blocked and self._auth.admins.includes(profile):
             raise InvalidInput(
                 f"'{profile.login}' is an admin (ADMIN_GITHUB_USERS); take them off that list "
                 "before blocking them"
             )
-        await self._users.set_blocked(user_id, blocked)
+        await self._auth.users.set_blocked(user_id, blocked)
         return profile.model_copy(update={"blocked": blocked})

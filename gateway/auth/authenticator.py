@@ -216,16 +216,17 @@ class Authenticator:
         """What the cookie's value (or the same value sent as Bearer) names: an API token or a
         sign-in session. The local token is not among them, so a browser never holds it."""
         if given.startswith(TOKEN_PREFIX):
-            user = await self._user(await self.tokens.resolve(given))
+            user = await self.user(await self.tokens.resolve(given))
             return Identity(user, "token") if user else None
-        user = await self._user(await self.sessions.resolve(given))
+        user = await self.user(await self.sessions.resolve(given))
         return Identity(user, "session") if user else None
 
     def _is_local_token(self, given: str) -> bool:
         """Whether `given` is local mode's token; compared in constant time."""
         return hmac.compare_digest(given.encode(), self._local_token.encode())
 
-    async def _user(self, user_id: str | None) -> User | None:
+    async def user(self, user_id: str | None) -> User | None:
+        """The user of this id in this sign-in mode, or None."""
         # Each mode has its own users: a token made by the local user stops working once the
         # server runs with GitHub sign-in, and the other way round.
         if user_id is None:

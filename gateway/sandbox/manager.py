@@ -162,10 +162,15 @@ def container_name(chat_id: str) -> str:
 def chat_of(container: Container) -> str | None:
     """The chat a managed container serves: its label, or for one claimed from the pool (whose
     labels were fixed before it had a chat) its name. None for an unclaimed pooled one."""
-    labelled = container.labels.get(LABEL_CHAT)
+    return _chat_served(container.labels, container.name or "")
+
+
+def _chat_served(labels: dict[str, str], name: str) -> str | None:
+    """chat_of, from a container's labels and name as any listing gives them."""
+    labelled = labels.get(LABEL_CHAT)
     if labelled:
         return labelled
-    named = (container.name or "").removeprefix(NAME_PREFIX)
+    named = name.removeprefix(NAME_PREFIX)
     return named if is_chat_id(named) else None
 
 
@@ -977,16 +982,8 @@ class SandboxManager:
         )
         states = {}
         for row in rows:
-            labels = row.get("Labels") or {}
-            names = [name.lstrip("/") for name in row.get("Names") or []]
-            chat_id = labels.get(LABEL_CHAT) or next(
-                (
-                    n.removeprefix(NAME_PREFIX)
-                    for n in names
-                    if is_chat_id(n.removeprefix(NAME_PREFIX))
-                ),
-                None,
-            )
+            names = row.get("Names") or [""]
+            chat_id = _chat_served(row.get("Labels") or {}, names[0].lstrip("/"))
             if chat_id is not None:
                 states[chat_id] = str(row.get("State", ""))
         return states
@@ -995,27 +992,6 @@ class SandboxManager:
         """Every sandbox of this DATA_DIR (pooled ones too) with its resource use now."""
         containers = await asyncio.to_thread(self._list_managed)
         return await asyncio.to_thread(inventory.describe, containers, chat_of)
-
-    async def count_running(self) -> int:
-        """How many chats' sandboxes of this DATA_DIR run now (unclaimed pooled ones left
-        out), from one listing with nothing inspected: what a metrics scrape reads."""
-        return await asyncio.to_thread(self._count_running)
-
-    def _count_running(self) -> int:
-        listed = self._docker.api.containers(
-            filters={
-                "label": [f"{LABEL_MANAGED}=true", f"{LABEL_DATA_DIR}={self._settings.data_dir}"],
-                "status": "running",
-            }
-        )
-        # The low-level listing: a dict per container, with "Names" ("/ads-...") and "Labels".
-        # An unclaimed pooled sandbox is still named for its pool id.
-        pooled = [
-            f"/{container_name(c['Labels'][LABEL_POOL])}" in (c.get("Names") or [])
-            for c in listed
-            if LABEL_POOL in (c.get("Labels") or {})
-        ]
-        return len(listed) - sum(pooled)
 
     async def _retire(self, chat_id: str) -> bool:
         """See ExecutorClient.retire; True for a sandbox this process cannot reach."""

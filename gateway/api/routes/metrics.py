@@ -51,7 +51,7 @@ async def _sandbox_counts(
     running: int | None = None
     pooled: int | None = None
     try:
-        running = await sandboxes.count_running()
+        running = len(await sandboxes.running_chats())
     except Exception as e:
         log.warning("metrics: Docker did not list the running sandboxes: %s", e)
     try:
