@@ -437,7 +437,10 @@ def test_rich_displays_pick_the_richest_safe_type(harness: Page) -> None:
     )
     img = picture.locator("figure img")
     expect(img).to_have_attribute("src", re.compile(r"^data:image/svg\+xml;base64,"))
-    assert img.evaluate("img => img.complete && img.naturalWidth") == 40
+    # Decoding a data: URL takes a moment on a loaded machine: wait for it, then its size.
+    decoded = "img => img.complete && img.naturalWidth > 0"
+    harness.wait_for_function(decoded, arg=img.element_handle())
+    assert img.evaluate("img => img.naturalWidth") == 40
     assert picture.locator("svg").count() == 0
     assert harness.evaluate("window.pwned") is None
 

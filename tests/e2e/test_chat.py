@@ -49,7 +49,8 @@ def test_sine_wave_question_streams_code_output_figure_and_answer(
     expect(step.locator(".output-stream.stdout")).to_have_text("200 points from 0 to 2π\n")
     show_picture(step)
     expect(step.locator("figure img")).to_be_visible()
-    assert step.locator("figure img").evaluate("img => img.naturalWidth") > 100
+    figure = step.locator("figure img").element_handle()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=figure)
     answer = page.locator(".answer")
     expect(answer.locator("strong")).to_have_text("sine wave")
     expect(answer.locator("li")).to_have_count(2)

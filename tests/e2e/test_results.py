@@ -114,7 +114,11 @@ def test_tables_svg_and_markdown_displays(page: Page, web_gateway: GatewayProces
 
     picture = result.locator("figure img")
     expect(picture).to_have_attribute("src", re.compile(r"^data:image/svg\+xml;base64,"))
-    assert picture.evaluate("img => img.complete && img.naturalWidth") == 60
+    # Decoding a data: URL takes a moment on a loaded machine: wait for it, then its size.
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=picture.element_handle()
+    )
+    assert picture.evaluate("img => img.naturalWidth") == 60
     assert result.locator(".outputs svg").count() == 0
     assert page.evaluate("window.pwned") is None
 
