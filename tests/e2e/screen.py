@@ -36,7 +36,9 @@ def csp_violations(page: Page) -> list[str]:
 def sign_in(page: Page, gateway: GatewayProcess) -> None:
     """Open the login link printed at start-up (`make up` prints it with `&next=/`)."""
     page.goto(f"{gateway.base_url}/login/local?token={gateway.token}&next=/")
-    page.locator("#app").wait_for()
+    # A first load fetches every module of the page from a gateway that may have just started
+    # beside two other test workers' sandboxes: once, it took over the 20 s of other waits.
+    page.locator("#app").wait_for(timeout=60_000)
 
 
 def new_chat(page: Page) -> None:
