@@ -53,6 +53,16 @@ export function pointMarks(chart) {
   };
 }
 
+/** The value axis of a bar or box chart (`axis` "x" or "y"), with the figure's scale and ticks. */
+function valueAxis(chart, axis, values) {
+  return {
+    kind: axisKind(chart[`${axis}_scale`], values),
+    values,
+    ticks: chart[`${axis}_ticks`],
+    tickLabels: chart[`${axis}_tick_labels`],
+  };
+}
+
 /** bar: one bar per element, `label` its category and `group` its series, side by side. */
 export function barMarks(chart) {
   const elements = (chart.elements || []).filter((e) => finite(e.value));
@@ -60,15 +70,8 @@ export function barMarks(chart) {
   const categories = unique(elements.map((e) => e.label));
   const groups = unique(elements.map((e) => e.group ?? ""));
   const values = elements.map((e) => e.value);
-  const axis = vertical ? "y" : "x";
   const category = { kind: "categorical", values: categories, categories };
-  const value = {
-    kind: axisKind(chart[`${axis}_scale`], values),
-    values,
-    ticks: chart[`${axis}_ticks`],
-    tickLabels: chart[`${axis}_tick_labels`],
-    includeZero: true,
-  };
+  const value = { ...valueAxis(chart, vertical ? "y" : "x", values), includeZero: true };
   return {
     x: vertical ? category : value,
     y: vertical ? value : category,
@@ -114,14 +117,8 @@ export function boxMarks(chart) {
   const values = elements
     .flatMap((e) => [e.min, e.max, e.first_quartile, e.third_quartile, ...(e.outliers || [])])
     .filter(finite);
-  const axis = vertical ? "y" : "x";
   const category = { kind: "categorical", values: categories, categories };
-  const value = {
-    kind: axisKind(chart[`${axis}_scale`], values),
-    values,
-    ticks: chart[`${axis}_ticks`],
-    tickLabels: chart[`${axis}_tick_labels`],
-  };
+  const value = valueAxis(chart, vertical ? "y" : "x", values);
   return {
     x: vertical ? category : value,
     y: vertical ? value : category,
