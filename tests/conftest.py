@@ -19,7 +19,28 @@ from tests.gateway_process import GatewayProcess, remove_deployment
 from tests.services import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
+# How much of each gateway's log a failed test's report carries.
+GATEWAY_LOG_TAIL_LINES = 80
 SANDBOX_IMAGE = os.environ.get("SANDBOX_IMAGE", "ai-data-scientist/sandbox:latest")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed test's report ends with the tail of each gateway log it used: a failure on a
+    loaded CI machine is often explained only there, and the run's temporary folders are gone
+    by the time anyone reads the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    gateways = {
+        name: value
+        for name, value in getattr(item, "funcargs", {}).items()
+        if isinstance(value, GatewayProcess)
+    }
+    for name, process in gateways.items():
+        tail = "\n".join(process.log().splitlines()[-GATEWAY_LOG_TAIL_LINES:])
+        report.sections.append((f"gateway log ({name}), last lines", tail or "(empty)"))
 
 
 @pytest.fixture(scope="session")

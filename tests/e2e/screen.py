@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.gateway_process import GatewayProcess
 
@@ -35,10 +36,33 @@ def csp_violations(page: Page) -> list[str]:
 
 def sign_in(page: Page, gateway: GatewayProcess) -> None:
     """Open the login link printed at start-up (`make up` prints it with `&next=/`)."""
+    pending: dict[Request, str] = {}
+    page.on("request", lambda request: pending.setdefault(request, request.url))
+    page.on("requestfinished", lambda request: pending.pop(request, None))
+    page.on("requestfailed", lambda request: pending.pop(request, None))
     page.goto(f"{gateway.base_url}/login/local?token={gateway.token}&next=/")
     # A first load fetches every module of the page from a gateway that may have just started
     # beside two other test workers' sandboxes: once, it took over the 20 s of other waits.
-    page.locator("#app").wait_for(timeout=60_000)
+    try:
+        page.locator("#app").wait_for(timeout=60_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError(
+            f"the app did not show after signing in: {_screen(page, pending)}"
+        ) from None
+
+
+def _screen(page: Page, pending: dict[Request, str]) -> str:
+    """What the page shows instead of the app, and what it is still waiting for."""
+    shown = [
+        f"#{screen}: {page.locator(f'#{screen}').inner_text()!r}"
+        for screen in ("boot", "signin")
+        if page.locator(f"#{screen}").is_visible()
+    ]
+    body = page.locator("body").inner_text()[:300] if not shown else ""
+    return (
+        f"url {page.url}; showing {'; '.join(shown) or f'neither screen, body {body!r}'}; "
+        f"requests not answered: {sorted(pending.values()) or 'none'}"
+    )
 
 
 def new_chat(page: Page) -> None:
