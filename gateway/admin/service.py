@@ -15,6 +15,7 @@ from gateway.chats.removal import delete_chat
 from gateway.chats.store import Chat, ChatStore, ChatSummary
 from gateway.runs.stops import RunStops
 from gateway.sandbox.coordination import SandboxCoordination
+from gateway.sandbox.inventory import SandboxKind
 from gateway.sandbox.manager import SandboxManager
 from gateway.settings import Settings
 from gateway.usage import UsageStore
@@ -41,7 +42,9 @@ class UserRow(BaseModel):
 
 class SandboxRow(BaseModel):
     container: str
-    # None for a pooled sandbox no chat has claimed yet.
+    # "chat", "pool" (warm, no chat has claimed it yet) or "installer" (a chat's package install).
+    kind: SandboxKind
+    # The chat it serves or installs for; None for a pooled sandbox.
     chat_id: str | None
     user_id: str | None
     state: str
@@ -129,7 +132,7 @@ class AdminService:
         for view in views:
             last_used = idle_at.get(view.chat_id or "")
             idle_for = None
-            if last_used is not None and view.state == "running":
+            if last_used is not None and view.state == "running" and view.kind == "chat":
                 idle_for = round(max(0.0, now - (last_used - self._idle_timeout_s)), 1)
             rows.append(
                 SandboxRow(

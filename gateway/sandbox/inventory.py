@@ -5,7 +5,7 @@ parallel: Docker needs about a second to give a CPU rate)."""
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
@@ -15,9 +15,17 @@ from pydantic import BaseModel
 _PARALLEL_STATS = 8
 
 
+# A chat's sandbox, a warm pooled one no chat has claimed yet, or a chat's one-shot package
+# installer (it runs pip for a few seconds to minutes, then is removed).
+SandboxKind = Literal["chat", "pool", "installer"]
+# What a container is, and the chat it serves or installs for (None for a pooled one).
+Role = tuple[SandboxKind, str | None]
+
+
 class SandboxView(BaseModel):
     container: str
-    # The chat it serves; None for a pooled one not claimed yet.
+    kind: SandboxKind
+    # The chat it serves or installs for; None for a pooled one not claimed yet.
     chat_id: str | None
     state: str
     image: str
@@ -29,12 +37,12 @@ class SandboxView(BaseModel):
 
 
 def describe(
-    containers: list[Container], chat_of: Callable[[Container], str | None]
+    containers: list[Container], role_of: Callable[[Container], Role]
 ) -> list[SandboxView]:
     with ThreadPoolExecutor(max_workers=_PARALLEL_STATS) as threads:
         stats = list(threads.map(_stats, containers))
     return [
-        _view(container, chat_of(container), sample)
+        _view(container, role_of(container), sample)
         for container, sample in zip(containers, stats, strict=True)
     ]
 
@@ -49,13 +57,15 @@ def _stats(container: Container) -> dict[str, Any] | None:
     return sample
 
 
-def _view(container: Container, chat_id: str | None, sample: dict[str, Any] | None) -> SandboxView:
+def _view(container: Container, role: Role, sample: dict[str, Any] | None) -> SandboxView:
     attrs = container.attrs
+    kind, chat_id = role
     state = attrs.get("State", {})
     started = state.get("StartedAt") if container.status == "running" else None
     memory = (sample or {}).get("memory_stats", {})
     return SandboxView(
         container=container.name or container.id or "",
+        kind=kind,
         chat_id=chat_id,
         state=container.status,
         image=attrs.get("Config", {}).get("Image", ""),

@@ -165,6 +165,16 @@ def chat_of(container: Container) -> str | None:
     return _chat_served(container.labels, container.name or "")
 
 
+def role_of(container: Container) -> inventory.Role:
+    """What a managed container is to the admin views: a chat's installer (which serves no chat,
+    so chat_of says None of it, as of a pooled one), a chat's sandbox, or a pooled one."""
+    installs_for = container.labels.get(LABEL_INSTALLER)
+    if installs_for:
+        return "installer", installs_for
+    chat_id = chat_of(container)
+    return ("chat", chat_id) if chat_id else ("pool", None)
+
+
 def _chat_served(labels: dict[str, str], name: str) -> str | None:
     """chat_of, from a container's labels and name as any listing gives them."""
     labelled = labels.get(LABEL_CHAT)
@@ -991,7 +1001,7 @@ class SandboxManager:
     async def inventory(self) -> list[SandboxView]:
         """Every sandbox of this DATA_DIR (pooled ones too) with its resource use now."""
         containers = await asyncio.to_thread(self._list_managed)
-        return await asyncio.to_thread(inventory.describe, containers, chat_of)
+        return await asyncio.to_thread(inventory.describe, containers, role_of)
 
     async def _retire(self, chat_id: str) -> bool:
         """See ExecutorClient.retire; True for a sandbox this process cannot reach."""

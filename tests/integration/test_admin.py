@@ -110,7 +110,7 @@ def test_admin_views_show_users_and_sandboxes_with_their_use(
 
     rows = {row["chat_id"]: row for row in carol.get("/admin/sandboxes").json()}
     row = rows[chat_id]
-    assert row["user_id"] == "gh:1001" and row["state"] == "running"
+    assert row["user_id"] == "gh:1001" and row["state"] == "running" and row["kind"] == "chat"
     # The 160 MB array shows in the memory figure, whatever the runtime.
     assert row["memory_bytes"] > 150_000_000, row
     assert row["memory_limit_bytes"] is not None and row["cpu_percent"] is not None

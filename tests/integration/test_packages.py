@@ -9,6 +9,7 @@ import io
 import secrets
 import tarfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -127,6 +128,27 @@ def test_installed_packages_import_and_survive_a_kill_until_restart(
     gone = gateway.run(chat_id, "import tinypure")
     assert gone["error"]["ename"] == "ModuleNotFoundError", gone
     assert gateway.client.get(f"/chat/{chat_id}/packages").json() == []
+
+
+def test_the_admin_view_shows_an_install_as_the_chats_installer(
+    gateway: GatewayProcess, chat_id: str
+) -> None:
+    """While pip runs, the admin list names the installer and the chat it installs for (it
+    once showed as a pooled sandbox, with no chat)."""
+    with ThreadPoolExecutor(1) as thread:
+        installing = thread.submit(install, gateway, chat_id, "tinypure")
+        seen: list[dict] = []
+        while not installing.done() and not seen:
+            rows = gateway.client.get("/admin/sandboxes").json()
+            seen = [row for row in rows if row["kind"] == "installer"]
+        assert installing.result()["installed"]
+    assert seen, "no installer was listed while the install ran"
+    assert [(row["chat_id"], row["container"]) for row in seen] == [
+        (chat_id, f"ads-install-{chat_id}")
+    ]
+    rows = gateway.client.get("/admin/sandboxes").json()
+    assert [row["kind"] for row in rows if row["chat_id"] == chat_id] == ["chat"]
+    assert all(row["kind"] != "pool" for row in rows)  # this gateway has no pool
 
 
 @pytest.mark.parametrize(

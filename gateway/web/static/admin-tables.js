@@ -68,15 +68,19 @@ export function renderSandboxes(tbody, sandboxes, logins, act) {
   tbody.replaceChildren(...(rows.length ? rows : [emptyRow(10, "No sandboxes.")]));
 }
 
+// What the first column says of a sandbox that is not a chat's own.
+const KIND_LABELS = { pool: "pooled", installer: "installing packages for " };
+
 function sandboxRow(sandbox, logins, act) {
-  const pooled = !sandbox.chat_id;
+  const chat = sandbox.kind === "chat";
   return h(
     "tr",
-    { dataset: { container: sandbox.container, chatId: sandbox.chat_id || "" } },
+    { dataset: { container: sandbox.container, chatId: sandbox.chat_id || "", kind: sandbox.kind } },
     h(
       "td",
       {},
-      pooled ? h("span", { class: "muted" }, "pooled") : h("span", { class: "mono" }, sandbox.chat_id),
+      chat ? null : h("span", { class: "muted" }, KIND_LABELS[sandbox.kind]),
+      sandbox.chat_id ? h("span", { class: "mono" }, sandbox.chat_id) : null,
       h("span", { class: "muted secondary mono" }, sandbox.container),
     ),
     h("td", {}, sandbox.user_id ? logins.get(sandbox.user_id) || sandbox.user_id : "—"),
@@ -90,7 +94,7 @@ function sandboxRow(sandbox, logins, act) {
     h(
       "td",
       { class: "actions" },
-      pooled
+      !chat
         ? null
         : [
             button("Restart", () => act("restart", sandbox)),
