@@ -41,7 +41,7 @@ from bench.load import measure_load, open_chats, require_wrk, run_in_each, warm_
 from bench.memory import PANDAS_FRAME, chats_mib
 from bench.pool import POOL_SIZE, measure_pool
 from bench.report import Results, report
-from gateway.sandbox.manager import LABEL_DATA_DIR, LABEL_POOL
+from gateway.sandbox.containers import LABEL_DATA_DIR, LABEL_POOL
 from tests.gateway_process import GatewayProcess, remove_deployment
 from tests.services import redis_server
 

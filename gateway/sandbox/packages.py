@@ -2,7 +2,7 @@
 that `make packages` fills), and installing from it into one chat.
 
 An install is checked here first (names, versions, that the store has them, the disk quota),
-then run by the manager's installer container (gateway.sandbox.manager, sandbox_runner.install),
+then run by the chat's installer container (gateway.sandbox.installer, sandbox_runner.install),
 which writes the chat's packages folder; the chat's kernel has that folder on sys.path. Restart
 clears it (SessionService.restart), deleting the chat removes it (SandboxManager.remove).
 """
@@ -69,7 +69,7 @@ class InstallResult(BaseModel):
     # What was installed now (dependencies included), and what the chat had already.
     installed: list[InstalledPackage]
     satisfied: list[str]
-    # pip's output, its end kept (see SandboxManager._run_installer).
+    # pip's output, its end kept (see gateway.sandbox.installer.run).
     output: str
     disk: DiskUsage | None = None
 

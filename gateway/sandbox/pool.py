@@ -3,7 +3,7 @@ waiting to become the sandbox of a new chat, so that a chat's first query pays n
 
 How a pooled sandbox becomes a chat's, and why that is safe:
 
-- It is made as any chat's sandbox is (SandboxManager._create_container: the same image,
+- It is made as any chat's sandbox is (SandboxContainers._create_container: the same image,
   hardening, limits and seccomp profile), under a pool id ("pool-<hex>", which no chat id looks
   like) instead of a chat id: its container is `ads-pool-<hex>`, its folders
   `DATA_DIR/chats/pool-<hex>/{workspace,state,run}`, owned by a uid taken from the chats' own
@@ -21,7 +21,7 @@ How a pooled sandbox becomes a chat's, and why that is safe:
 - Docker mounts a container's folders by path each time it starts, and its paths are the pool's.
   So a claimed container is never started again: once stopped (idle, killed, out of memory) it
   is made anew as an ordinary chat sandbox on the next query, with the chat's state restored
-  from its checkpoints (SandboxManager._outdated), and a restart removes it likewise.
+  from its checkpoints (SandboxContainers._outdated), and a restart removes it likewise.
 - Any failure of a claim (the pooled container died, Docker refused) removes that pooled
   sandbox and the chat's sandbox starts cold, as without a pool.
 
@@ -46,7 +46,8 @@ from redis.asyncio import Redis
 
 from gateway import keys
 from gateway.leases import Lease
-from gateway.sandbox.manager import Pooled, PooledContainer, SandboxManager
+from gateway.sandbox.containers import PooledContainer
+from gateway.sandbox.manager import Pooled, SandboxManager
 from shared.protocol import POOL_ID_PREFIX
 
 log = logging.getLogger(__name__)

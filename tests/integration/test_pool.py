@@ -17,7 +17,7 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
-from gateway.sandbox.manager import LABEL_DATA_DIR, LABEL_POOL
+from gateway.sandbox.containers import LABEL_DATA_DIR, LABEL_POOL
 from tests.conftest import ROOT
 from tests.gateway_process import GatewayProcess, remove_deployment
 

@@ -8,14 +8,12 @@ from typing import Any
 import docker
 import pytest
 from docker.models.containers import Container
-from redis.asyncio import Redis
 
-from gateway.sandbox.coordination import SandboxCoordination
-from gateway.sandbox.manager import (
+from gateway.sandbox.containers import (
     ENV_SECRET,
     LABEL_SECCOMP,
     SECCOMP_DIGEST,
-    SandboxManager,
+    SandboxContainers,
 )
 from gateway.settings import Settings
 from shared.packages import CHAT_PACKAGES_DIR, STORE_DIR
@@ -45,26 +43,16 @@ def container(
 
 
 @pytest.fixture
-def manager(tmp_path: Path) -> SandboxManager:
-    async def never(*_: object) -> Any:
-        raise AssertionError("not asked here")
-
+def containers(tmp_path: Path) -> SandboxContainers:
     # Never called here: _outdated reads only what Docker reported about the container.
     client = docker.DockerClient(base_url="unix:///nonexistent.sock", version="1.41")
-    coordination = SandboxCoordination(Redis(), idle_timeout_s=1800, start_timeout_s=30)
-    return SandboxManager(
-        client,
-        Settings(auth_mode="local", packages_dir=tmp_path / "no-store"),
-        "runsc",
-        coordination,
-        never,
-        never,
-        never,
+    return SandboxContainers(
+        client, Settings(auth_mode="local", packages_dir=tmp_path / "no-store"), "runsc"
     )
 
 
-def test_a_container_made_as_now_is_kept(manager: SandboxManager) -> None:
-    assert manager._outdated(container(), 100_000_001, IMAGE) is None
+def test_a_container_made_as_now_is_kept(containers: SandboxContainers) -> None:
+    assert containers._outdated(container(), 100_000_001, IMAGE) is None
 
 
 @pytest.mark.parametrize(
@@ -81,6 +69,6 @@ def test_a_container_made_as_now_is_kept(manager: SandboxManager) -> None:
     ],
 )
 def test_a_container_made_otherwise_is_made_anew(
-    manager: SandboxManager, made: Container, why: str
+    containers: SandboxContainers, made: Container, why: str
 ) -> None:
-    assert why in (manager._outdated(made, 100_000_001, IMAGE) or "")
+    assert why in (containers._outdated(made, 100_000_001, IMAGE) or "")
