@@ -268,6 +268,11 @@ class Kernel:
         self._shell.execution_count = count
         self._shell.reported.clear()
         outcome = self._shell.run_cell(code, store_history=True)
+        # IPython also keeps each cell's source under a name of its own (_i1, _i2, ...) for the
+        # kernel's whole life, and every later cell's checkpoint pass walks the namespace:
+        # after a few thousand cells that walk cost more than the rest of a `1+1` cell (make
+        # bench's load part). `In[N]`, `_i`, `_ii` and `_iii` still have the sources.
+        self._shell.user_ns.pop(f"_i{count}", None)
         error = outcome.error_before_exec or outcome.error_in_exec
         for other in self._shell.reported:
             if other is not error:

@@ -204,6 +204,21 @@ def test_ipythons_own_names_are_not_variables(executor: Executor) -> None:
     assert names == ["x"]
 
 
+def test_cell_sources_stay_in_in_without_a_name_per_cell(executor: Executor) -> None:
+    """`In` and `_i`/`_ii`/`_iii` work as in IPython; the `_iN` name IPython adds per cell is
+    not kept, so the namespace does not grow with every cell (each cell's checkpoint pass
+    walks it)."""
+    for n in range(30):
+        executor.run(f"n = {n}")
+    size = executor.value("len(get_ipython().user_ns)")
+    for n in range(30):
+        executor.run(f"n = {n}")
+    assert executor.value("len(get_ipython().user_ns)") == size
+    assert executor.value("(In[1], _ii)") == "('n = 0', 'n = 29')"
+    numbered = "[k for k in get_ipython().user_ns if k[:2] == '_i' and k[2:].isdigit()]"
+    assert executor.value(f"len({numbered})") == "1"  # the running cell's own, until it ends
+
+
 def test_a_matplotlib_figure_comes_with_its_chart_data(executor: Executor) -> None:
     cell = executor.run(
         "import matplotlib.pyplot as plt\n"
