@@ -185,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log_sign_in(settings, app.state.local_token)
         interval = min(_IDLE_CHECK_MAX_INTERVAL_S, settings.sandbox_idle_timeout_s / 4)
         background = [
+            asyncio.create_task(sandboxes.stop_old_builds()),
             asyncio.create_task(_stop_idle_sandboxes(sandboxes, coordination, interval)),
             asyncio.create_task(orphans.keep_alive(chat_store, owners, sandboxes, run_events)),
             asyncio.create_task(stops.listen()),

@@ -304,7 +304,8 @@ class SandboxContainers:
             container.stop(timeout=2)
             container.reload()
         if container is not None:
-            outdated = self._outdated(container, uid, self.image_of(chat))
+            image = self.image_of(chat)
+            outdated = self._outdated(container, uid, image, self._image_id(image))
             if outdated:
                 # Made by an older gateway or under other settings: make it anew (its variables
                 # and files are in its folders and come back).
@@ -344,11 +345,27 @@ class SandboxContainers:
         limit = self._settings.sandbox_pids_limit
         return limit if self.runtime == "runc" else 2 * limit + _GVISOR_OWN_TASKS
 
-    def _outdated(self, container: Container, uid: int, image: str) -> str | None:
-        """Why an existing container must be made anew, or None."""
+    def _image_id(self, image: str) -> str | None:
+        """The id of the image a tag names now; None when it is missing (creating a container
+        from it then says so)."""
+        try:
+            return str(self.docker.images.get(image).id)
+        except ImageNotFound:
+            return None
+
+    def _outdated(
+        self, container: Container, uid: int, image: str, image_id: str | None = None
+    ) -> str | None:
+        """Why an existing container must be made anew, or None. `image_id`: what `image`
+        names now, when known."""
         made_from = container.attrs.get("Config", {}).get("Image")
         if made_from != image:
             return f"it was made from the image {made_from}, the chat's is {image}"
+        if image_id and container.attrs.get("Image") != image_id and container.status != "running":
+            # `make images` built the tag again (a new kernel, new packages). A running one is
+            # left to serve (a cell may be running in it, asked by another gateway process):
+            # SandboxManager.stop_old_builds stops those that are idle when a gateway starts.
+            return f"{image} was built again since it was made"
         mounts = {m.get("Destination") for m in container.attrs.get("Mounts") or []}
         if CHAT_PACKAGES_DIR not in mounts:
             return "it was made without the chat's packages folder"
@@ -368,6 +385,22 @@ class SandboxContainers:
             # the pool's paths, which are the chat's now under another name (see pool.py).
             return "it came from the pool, and its mounts name the pool's folders"
         return None
+
+    def old_builds(self, containers: list[Container]) -> list[str]:
+        """The chats among `containers` whose sandbox runs from an older build of its image:
+        the image's tag names another image now."""
+        now: dict[str, str | None] = {}
+        chats = []
+        for container in containers:
+            chat_id = chat_of(container)
+            tag = container.attrs.get("Config", {}).get("Image", "")
+            if chat_id is None or container.status != "running" or not tag:
+                continue
+            if tag not in now:
+                now[tag] = self._image_id(tag)
+            if now[tag] and container.attrs.get("Image") != now[tag]:
+                chats.append(chat_id)
+        return chats
 
     def stop(self, chat_id: str) -> None:
         container = self.get(chat_id)

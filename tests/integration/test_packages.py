@@ -5,9 +5,7 @@ One gateway for the module (its store and its second image are made once): each 
 an installer container, and the machine is small.
 """
 
-import io
 import secrets
-import tarfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import SANDBOX_IMAGE
+from tests.docker_images import build_marked
 from tests.gateway_process import GatewayProcess
 from tests.wheels import EXTENSION_TAG, extension_module, extension_source, write_wheel
 
@@ -50,17 +48,7 @@ def variant_image(docker_client: docker.DockerClient) -> Iterator[str]:
     """A second sandbox image: the sandbox's plus a marker file, as deploy/variant.sh makes
     them (FROM the sandbox image), removed afterwards."""
     tag = f"ads-test-variant:{secrets.token_hex(4)}"
-    dockerfile = (
-        f"FROM {SANDBOX_IMAGE}\nUSER root\n"
-        f"RUN echo '{MARKER}' > /marker && chmod 644 /marker\nUSER 10001:10001\n"
-    ).encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
-    docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    build_marked(docker_client, tag, MARKER)
     yield tag
     docker_client.images.remove(tag, force=True)
 

@@ -19,6 +19,9 @@ from gateway.settings import Settings
 from shared.packages import CHAT_PACKAGES_DIR, STORE_DIR
 
 IMAGE = "ai-data-scientist/sandbox:latest"
+# The image id IMAGE names now, and an older build of it.
+BUILD = "sha256:" + "1" * 64
+OLDER_BUILD = "sha256:" + "0" * 64
 
 
 def container(
@@ -28,8 +31,12 @@ def container(
     seccomp: str = SECCOMP_DIGEST,
     image: str = IMAGE,
     mounts: tuple[str, ...] = (CHAT_PACKAGES_DIR,),
+    build: str = BUILD,
+    status: str = "exited",
 ) -> Container:
     attrs: dict[str, Any] = {
+        "Image": build,
+        "State": {"Status": status},
         "Config": {
             "Env": [f"{ENV_SECRET}={secret}"] if secret else [],
             "User": f"{uid}:{uid}",
@@ -52,7 +59,19 @@ def containers(tmp_path: Path) -> SandboxContainers:
 
 
 def test_a_container_made_as_now_is_kept(containers: SandboxContainers) -> None:
-    assert containers._outdated(container(), 100_000_001, IMAGE) is None
+    assert containers._outdated(container(), 100_000_001, IMAGE, BUILD) is None
+
+
+def test_a_stopped_container_of_an_older_build_is_made_anew(
+    containers: SandboxContainers,
+) -> None:
+    """`make images` built the tag again: the next start makes the sandbox from the new build.
+    A running one is left serving (a cell may run in it); the gateway stops it at its start
+    when idle (SandboxManager.stop_old_builds)."""
+    older = container(build=OLDER_BUILD)
+    assert "was built again" in (containers._outdated(older, 100_000_001, IMAGE, BUILD) or "")
+    running = container(build=OLDER_BUILD, status="running")
+    assert containers._outdated(running, 100_000_001, IMAGE, BUILD) is None
 
 
 @pytest.mark.parametrize(
@@ -71,4 +90,4 @@ def test_a_container_made_as_now_is_kept(containers: SandboxContainers) -> None:
 def test_a_container_made_otherwise_is_made_anew(
     containers: SandboxContainers, made: Container, why: str
 ) -> None:
-    assert why in (containers._outdated(made, 100_000_001, IMAGE) or "")
+    assert why in (containers._outdated(made, 100_000_001, IMAGE, BUILD) or "")
