@@ -61,12 +61,13 @@ test: deps ## Run lint and the whole test suite against real Docker and Redis
 test-unit: ## Only the tests that need no Docker (some start a redis-server of their own)
 	$(PYTHON) -m pytest tests/unit
 
-lint: ## ruff lint and format check, mypy --strict, shellcheck over deploy/ and .ci/run
+lint: ## ruff lint and format check, mypy --strict, shellcheck over deploy/ and .ci/run, ESLint over the page's JavaScript
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
 	@command -v shellcheck >/dev/null || { echo "lint: shellcheck is missing: make deps (or apt-get install shellcheck)" >&2; exit 1; }
 	shellcheck --external-sources $(SHELL_SCRIPTS)
+	@deploy/eslint.sh
 
 bench: deps ## Measure round trips, memory and load through the gateway (BENCH_ARGS: bench's options)
 	@deploy/images.sh sandbox
