@@ -305,7 +305,10 @@ class SandboxContainers:
             container.reload()
         if container is not None:
             image = self.image_of(chat)
-            outdated = self._outdated(container, uid, image, self._image_id(image))
+            # Which build the tag names now matters only to a container about to start: a
+            # running one is never made anew for it (see _outdated), so it costs no lookup.
+            image_id = self._image_id(image) if container.status != "running" else None
+            outdated = self._outdated(container, uid, image, image_id)
             if outdated:
                 # Made by an older gateway or under other settings: make it anew (its variables
                 # and files are in its folders and come back).
@@ -386,12 +389,12 @@ class SandboxContainers:
             return "it came from the pool, and its mounts name the pool's folders"
         return None
 
-    def old_builds(self, containers: list[Container]) -> list[str]:
-        """The chats among `containers` whose sandbox runs from an older build of its image:
-        the image's tag names another image now."""
+    def old_builds(self) -> list[str]:
+        """The chats whose sandbox runs from an older build of its image: the image's tag names
+        another image now."""
         now: dict[str, str | None] = {}
         chats = []
-        for container in containers:
+        for container in self.list_managed():
             chat_id = chat_of(container)
             tag = container.attrs.get("Config", {}).get("Image", "")
             if chat_id is None or container.status != "running" or not tag:

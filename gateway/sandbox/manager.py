@@ -109,8 +109,6 @@ class SandboxManager:
         self._running: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._starting: dict[str, asyncio.Task[None]] = {}
-        # Chats adopted running an older build of their image (see stop_old_builds).
-        self._old_builds: list[str] = []
         # The warm pool new chats' first starts claim from, when SANDBOX_POOL_SIZE is not 0.
         self.pool: PoolTaker | None = None
         # Called before a chat's sandbox starts, when USER_MAX_RUNNING_SANDBOXES is on: stops
@@ -432,23 +430,27 @@ class SandboxManager:
         await self._coordination.adopted(
             [chat_id for chat_id, status in found.items() if status == "running"]
         )
-        self._old_builds = await asyncio.to_thread(self._containers.old_builds, containers)
         return found
 
     async def stop_old_builds(self) -> list[str]:
-        """Stop the adopted sandboxes that run an older build of their image (`make images`
-        ran since they started), unless a query runs in them: a chat's next use starts it from
-        the new build with its variables restored, instead of an old kernel serving a new
-        gateway. One still busy is left to its idle stop. Returns the chats stopped."""
-        stopped = []
-        for chat_id in self._old_builds:
+        """Stop the sandboxes that run an older build of their image (`make images` ran since
+        they started), unless a query runs in them: a chat's next use starts it from the new
+        build with its variables restored, instead of an old kernel serving a new gateway. One
+        still busy is left to its idle stop. Run once in the background when a gateway process
+        starts, not on its way to serving. Returns the chats stopped."""
+        stopped: list[str] = []
+        try:
+            old = await asyncio.to_thread(self._containers.old_builds)
+        except Exception as e:  # Docker failing: the idle stops move them later
+            log.warning("could not look for sandboxes of older image builds: %s", e)
+            return stopped
+        for chat_id in old:
             why = "its image was built again since it started"
             try:
                 if await self.stop_unused(chat_id, why=why):
                     stopped.append(chat_id)
             except Exception as e:  # Docker or Redis failing: its idle stop comes later
                 log.warning("could not stop the old build of %s's sandbox: %s", chat_id, e)
-        self._old_builds = []
         return stopped
 
     async def interrupt(self, chat_id: str) -> None:
