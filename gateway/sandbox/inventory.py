@@ -52,8 +52,11 @@ def _stats(container: Container) -> dict[str, Any] | None:
         return None
     try:
         sample = cast(dict[str, Any], container.stats(stream=False))
-    except (APIError, NotFound):
-        return None  # stopped or removed meanwhile
+    except (APIError, NotFound, ValueError):
+        # Stopped or removed meanwhile. Docker 20.10 answers a stats request for a container
+        # removed while it was being sampled (a package install ending, a chat deleted) with
+        # 200 and an empty body, which the SDK's JSON decoding raises as a ValueError.
+        return None
     return sample
 
 

@@ -5,7 +5,9 @@ block and unblock; the command line calls the same service."""
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,27 @@ def test_admin_views_show_users_and_sandboxes_with_their_use(
 
     chats = carol.get("/admin/users/gh:1001/chats").json()
     assert {chat["chat_id"]: chat["sandbox"] for chat in chats}[chat_id] == "running"
+
+
+def test_a_sandbox_removed_while_listed_leaves_the_listing_whole(
+    admin_gateway: GatewayProcess,
+    github: FakeGitHub,
+    alice_chat: tuple[httpx.Client, str],
+    docker_client: docker.DockerClient,
+) -> None:
+    """Docker takes about a second to sample a container's stats and answers 200 with an empty
+    body for one removed meanwhile (a package install ending, a chat deleted): the listing was
+    a 500 then."""
+    alice, chat_id = alice_chat
+    run(alice, chat_id, "1 + 1")
+    carol = user(admin_gateway, github, "carol")
+    with ThreadPoolExecutor(1) as thread:
+        listing = thread.submit(carol.get, "/admin/sandboxes")
+        time.sleep(0.3)
+        docker_client.containers.get(f"ads-{chat_id}").remove(force=True)
+        response = listing.result()
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json(), list)
 
 
 def test_restart_and_stop_keep_the_users_state(
